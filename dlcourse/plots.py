@@ -1,0 +1,254 @@
+"""Plotting helpers shared by the chapters: activation curves, decision boundaries, training curves, image grids.
+
+Matplotlib only: this module never imports TensorFlow or Keras. Every function gives each of its
+axes a title and labelled axes, and returns the matplotlib Figure (or the Axes when given `ax=`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+# Colour-blind friendly colours (Okabe-Ito), one per class.
+CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _class_colour(index: int) -> str:
+    """The colour used for class number `index`."""
+    return CLASS_COLOURS[index % len(CLASS_COLOURS)]
+
+
+def _class_marker(index: int) -> str:
+    """The marker used for class number `index`."""
+    return CLASS_MARKERS[index % len(CLASS_MARKERS)]
+
+
+def _axis_names(feature_names: Sequence[str] | None) -> tuple[str, str]:
+    """The x and y axis labels for a 2-D feature plot."""
+    if feature_names is None:
+        return "feature 1", "feature 2"
+    if len(feature_names) != 2:
+        raise ValueError(f"feature_names must name exactly 2 features, got {len(feature_names)}")
+    return str(feature_names[0]), str(feature_names[1])
+
+
+def _class_name(label: int, class_names: Sequence[str] | None) -> str:
+    """The legend text for class `label`."""
+    if class_names is not None and 0 <= label < len(class_names):
+        return str(class_names[label])
+    return f"class {label}"
+
+
+def plot_activation_functions(
+    functions: Mapping[str, Callable[[np.ndarray], Any]],
+    x_min: float = -5.0,
+    x_max: float = 5.0,
+    num_points: int = 401,
+    title: str = "Activation functions",
+) -> Figure:
+    """Plot each activation (left) and its numerical derivative from np.gradient (right), side by side."""
+    if not functions:
+        raise ValueError("functions must contain at least one activation")
+    x = np.linspace(x_min, x_max, num_points)
+    figure, (curve_axes, derivative_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, function in functions.items():
+        y = np.asarray(function(x), dtype=np.float64).reshape(x.shape)
+        derivative = np.gradient(y, x)
+        curve_axes.plot(x, y, label=name, linewidth=2)
+        derivative_axes.plot(x, derivative, label=name, linewidth=2)
+    curve_axes.set_title("Activation f(x)")
+    curve_axes.set_xlabel("input x (pre-activation)")
+    curve_axes.set_ylabel("output f(x)")
+    derivative_axes.set_title("Derivative f'(x) (numerical)")
+    derivative_axes.set_xlabel("input x (pre-activation)")
+    derivative_axes.set_ylabel("slope f'(x)")
+    for axes in (curve_axes, derivative_axes):
+        axes.axhline(0.0, color="grey", linewidth=0.6)
+        axes.axvline(0.0, color="grey", linewidth=0.6)
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="best", fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_scatter_2d(
+    features: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Figure | Axes:
+    """Scatter 2-D points coloured by class label; returns the Figure, or `ax` when one is given."""
+    features = np.asarray(features)
+    labels = np.asarray(labels).reshape(-1)
+    if features.ndim != 2 or features.shape[1] != 2:
+        raise ValueError(f"features must have shape (n, 2), got {features.shape}")
+    if len(features) != len(labels):
+        raise ValueError(f"features and labels differ in length: {len(features)} vs {len(labels)}")
+    axes = ax
+    if axes is None:
+        figure, axes = plt.subplots(figsize=(5.5, 4.5))
+    for label in np.unique(labels):
+        chosen = labels == label
+        axes.scatter(
+            features[chosen, 0],
+            features[chosen, 1],
+            s=18,
+            color=_class_colour(int(label)),
+            marker=_class_marker(int(label)),
+            edgecolors="white",
+            linewidths=0.4,
+            label=_class_name(int(label), class_names),
+        )
+    x_label, y_label = _axis_names(feature_names)
+    axes.set_title(title)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.legend(loc="best", fontsize="small")
+    if ax is not None:
+        return ax
+    axes.figure.tight_layout()
+    return axes.figure
+
+
+def plot_decision_boundary(
+    predict_probability: Callable[[np.ndarray], Any],
+    features: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    ax: Axes | None = None,
+    resolution: int = 200,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    margin: float = 0.5,
+) -> Figure | Axes:
+    """Shade where a binary classifier predicts class 1, draw its 0.5 contour and scatter the points."""
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] != 2:
+        raise ValueError(f"features must have shape (n, 2), got {features.shape}")
+    axes = ax
+    if axes is None:
+        figure, axes = plt.subplots(figsize=(5.5, 4.5))
+    x_low, y_low = features.min(axis=0) - margin
+    x_high, y_high = features.max(axis=0) + margin
+    grid_x, grid_y = np.meshgrid(np.linspace(x_low, x_high, resolution), np.linspace(y_low, y_high, resolution))
+    grid = np.column_stack([grid_x.ravel(), grid_y.ravel()]).astype(np.float32)
+    probability = np.asarray(predict_probability(grid), dtype=np.float64)
+    if probability.size != grid.shape[0]:
+        raise ValueError(
+            f"predict_probability must return one probability per grid point (shape (n,) or (n, 1)), "
+            f"got shape {probability.shape} for {grid.shape[0]} points"
+        )
+    probability = probability.reshape(grid_x.shape)
+    background = ListedColormap([_class_colour(0), _class_colour(1)])
+    axes.contourf(grid_x, grid_y, probability, levels=[-0.01, 0.5, 1.01], cmap=background, alpha=0.18)
+    if probability.min() < 0.5 < probability.max():
+        axes.contour(grid_x, grid_y, probability, levels=[0.5], colors="black", linewidths=1.5)
+    plot_scatter_2d(features, labels, title, feature_names=feature_names, class_names=class_names, ax=axes)
+    axes.set_xlim(x_low, x_high)
+    axes.set_ylim(y_low, y_high)
+    if ax is not None:
+        return ax
+    axes.figure.tight_layout()
+    return axes.figure
+
+
+def plot_training_history(history: Any, title: str = "Training history") -> Figure:
+    """Plot loss (and accuracy, when recorded) per epoch for training and validation data."""
+    values = getattr(history, "history", history)
+    if not isinstance(values, Mapping) or "loss" not in values:
+        raise ValueError("history must be a keras History or its .history dict containing 'loss'")
+    metric_names = ["loss"]
+    for candidate in ("accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"):
+        if candidate in values:
+            metric_names.append(candidate)
+            break
+    figure, axes_list = plt.subplots(1, len(metric_names), figsize=(5.5 * len(metric_names), 4), squeeze=False)
+    for axes, metric in zip(axes_list[0], metric_names):
+        train_values = np.asarray(values[metric], dtype=np.float64)
+        epochs = np.arange(1, len(train_values) + 1)
+        axes.plot(epochs, train_values, marker="o", markersize=3, label="training")
+        if f"val_{metric}" in values:
+            validation_values = np.asarray(values[f"val_{metric}"], dtype=np.float64)
+            axes.plot(np.arange(1, len(validation_values) + 1), validation_values, marker="o", markersize=3,
+                      label="validation")
+        pretty = "accuracy" if metric != "loss" else "loss"
+        axes.set_title(f"{pretty.capitalize()} per epoch")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(pretty)
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="best", fontsize="small")
+        if len(epochs) <= 20:
+            axes.set_xticks(epochs)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_image_grid(
+    images: np.ndarray,
+    true_labels: Sequence[Any] | np.ndarray,
+    predicted_labels: Sequence[Any] | np.ndarray | None = None,
+    num_columns: int = 8,
+    title: str = "Images",
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """Show images in a grid, each titled with its true label (and predicted label, red when wrong)."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim == 2:
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise ValueError(f"flat images must be square, got {images.shape[1]} pixels")
+        images = images.reshape(len(images), side, side)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must have shape (n, h, w), (n, h, w, channels) or (n, h*w), got {images.shape}")
+    count = len(images)
+    if count == 0:
+        raise ValueError("images is empty")
+    true_labels = list(np.asarray(true_labels).reshape(-1))
+    if len(true_labels) != count:
+        raise ValueError(f"got {count} images but {len(true_labels)} true labels")
+    if predicted_labels is not None:
+        predicted_labels = list(np.asarray(predicted_labels).reshape(-1))
+        if len(predicted_labels) != count:
+            raise ValueError(f"got {count} images but {len(predicted_labels)} predicted labels")
+
+    def name(label: Any) -> str:
+        if class_names is not None and isinstance(label, (int, np.integer)) and 0 <= int(label) < len(class_names):
+            return str(class_names[int(label)])
+        return str(label)
+
+    num_columns = max(1, min(num_columns, count))
+    num_rows = int(np.ceil(count / num_columns))
+    figure, axes_grid = plt.subplots(num_rows, num_columns, figsize=(1.5 * num_columns, 1.75 * num_rows + 0.6),
+                                     squeeze=False)
+    for index, axes in enumerate(axes_grid.ravel()):
+        if index >= count:
+            axes.remove()
+            continue
+        image = images[index]
+        axes.imshow(image, cmap="gray_r" if image.ndim == 2 else None)
+        axes.set_xticks([])
+        axes.set_yticks([])
+        if predicted_labels is None:
+            axes.set_title(f"true {name(true_labels[index])}", fontsize=9)
+        else:
+            correct = true_labels[index] == predicted_labels[index]
+            axes.set_title(f"true {name(true_labels[index])}\npred {name(predicted_labels[index])}", fontsize=9,
+                           color="black" if correct else "red")
+        axes.set_xlabel("x (pixels)", fontsize=7)
+        axes.set_ylabel("y (pixels)", fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

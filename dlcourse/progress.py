@@ -1,0 +1,100 @@
+"""Local record of each exercise's latest check, and the `dlcourse progress` table."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import tempfile
+from typing import Any
+
+HOME_VARIABLE = "DLCOURSE_HOME"
+
+
+def home_directory() -> pathlib.Path:
+    """Where dlcourse keeps local state: $DLCOURSE_HOME, else ~/.dlcourse."""
+    configured = os.environ.get(HOME_VARIABLE)
+    return pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".dlcourse"
+
+
+def progress_path() -> pathlib.Path:
+    """The JSON file that holds the progress record."""
+    return home_directory() / "progress.json"
+
+
+def load_progress() -> dict[str, dict[str, Any]]:
+    """The recorded exercises (id -> entry); empty if there is no readable record yet."""
+    try:
+        data = json.loads(progress_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    exercises = data.get("exercises") if isinstance(data, dict) else None
+    return exercises if isinstance(exercises, dict) else {}
+
+
+def record_result(result: Any) -> bool:
+    """Record a check result; returns False (silently) if the record can't be written."""
+    exercises = load_progress()
+    entry = exercises.get(result.exercise_id, {"attempts": 0})
+    if result.status != "not_attempted":
+        entry["attempts"] = int(entry.get("attempts", 0)) + 1
+    entry["status"] = result.status
+    entry["ever_passed"] = bool(entry.get("ever_passed")) or result.passed
+    entry["last_checked"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    exercises[result.exercise_id] = entry
+    try:
+        write_json_atomically(progress_path(), {"version": 1, "exercises": exercises})
+    except OSError:
+        return False
+    return True
+
+
+def write_json_atomically(path: pathlib.Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def progress_rows() -> list[dict[str, Any]]:
+    """One row per chapter: exercises in total, passed, attempted (not passed) and not attempted."""
+    from dlcourse import checks, course
+
+    recorded = load_progress()
+    rows = []
+    for chapter in course.CHAPTERS:
+        ids = checks.exercises(chapter.chapter_id)
+        statuses = [recorded.get(exercise_id, {}).get("status", "not_attempted") for exercise_id in ids]
+        passed = statuses.count("passed")
+        not_attempted = statuses.count("not_attempted")
+        rows.append({"chapter": chapter.chapter_id, "title": chapter.title, "exercises": len(ids),
+                     "passed": passed, "attempted": len(ids) - passed - not_attempted,
+                     "not_attempted": not_attempted})
+    return rows
+
+
+def format_progress_table(rows: list[dict[str, Any]]) -> str:
+    """The progress rows as an aligned text table, with a total line."""
+    header = ("chapter", "title", "exercises", "passed", "attempted", "not attempted")
+    body = [(row["chapter"], row["title"], str(row["exercises"]) if row["exercises"] else "-",
+             str(row["passed"]), str(row["attempted"]), str(row["not_attempted"])) for row in rows]
+    totals = ("total", "", str(sum(r["exercises"] for r in rows)), str(sum(r["passed"] for r in rows)),
+              str(sum(r["attempted"] for r in rows)), str(sum(r["not_attempted"] for r in rows)))
+    return format_table(header, body + [totals])
+
+
+def format_table(header: tuple, rows: list[tuple]) -> str:
+    """An aligned plain-text table with a rule under the header."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths)).rstrip(),
+             "  ".join("-" * width for width in widths)]
+    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Fast tests of dlcourse.plots with the non-interactive Agg backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from dlcourse import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Close every figure a test opened."""
+    yield
+    plt.close("all")
+
+
+def assert_fully_labelled(figure):
+    """Every axes of the figure has a non-empty title, x label and y label."""
+    assert isinstance(figure, Figure)
+    assert figure.axes, "figure has no axes"
+    for axes in figure.axes:
+        assert axes.get_title().strip(), "axes without a title"
+        assert axes.get_xlabel().strip(), f"axes {axes.get_title()!r} without an x label"
+        assert axes.get_ylabel().strip(), f"axes {axes.get_title()!r} without a y label"
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def two_blobs(num_points=60, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(num_points) % 2
+    features = rng.normal(size=(num_points, 2)).astype(np.float32) + 2.0 * labels[:, None]
+    return features, labels.astype(np.int64)
+
+
+def test_activation_functions_two_labelled_panels():
+    figure = plots.plot_activation_functions({"sigmoid": sigmoid, "relu": lambda x: np.maximum(x, 0), "tanh": np.tanh})
+    assert_fully_labelled(figure)
+    assert len(figure.axes) == 2
+    assert all(len(axes.get_lines()) >= 3 for axes in figure.axes)
+
+
+def test_sigmoid_derivative_peaks_at_a_quarter_near_zero():
+    figure = plots.plot_activation_functions({"sigmoid": sigmoid}, x_min=-5, x_max=5, num_points=401)
+    curve_axes, derivative_axes = figure.axes
+    curve = next(line for line in curve_axes.get_lines() if line.get_label() == "sigmoid")
+    derivative = next(line for line in derivative_axes.get_lines() if line.get_label() == "sigmoid")
+    x, y = curve.get_data()
+    assert y[np.argmin(np.abs(x))] == pytest.approx(0.5, abs=1e-6)
+    x, slope = derivative.get_data()
+    assert slope.max() == pytest.approx(0.25, abs=1e-3)
+    assert abs(x[np.argmax(slope)]) < 0.05
+
+
+def test_relu_derivative_is_zero_then_one():
+    figure = plots.plot_activation_functions({"relu": lambda x: np.maximum(x, 0)})
+    x, slope = next(line for line in figure.axes[1].get_lines() if line.get_label() == "relu").get_data()
+    assert np.allclose(slope[x < -0.1], 0.0)
+    assert np.allclose(slope[x > 0.1], 1.0)
+
+
+def test_activation_functions_rejects_empty_dict():
+    with pytest.raises(ValueError):
+        plots.plot_activation_functions({})
+
+
+@pytest.mark.parametrize("output_shape", ["flat", "column"])
+def test_decision_boundary_accepts_flat_and_column_probabilities(output_shape):
+    features, labels = two_blobs()
+
+    def predict_probability(points):
+        assert points.dtype == np.float32 and points.shape[1] == 2
+        probability = sigmoid(points[:, 0] + points[:, 1] - 2.0)
+        return probability if output_shape == "flat" else probability[:, None]
+
+    figure = plots.plot_decision_boundary(predict_probability, features, labels, "Linear boundary", resolution=50)
+    assert_fully_labelled(figure)
+    axes = figure.axes[0]
+    assert axes.get_title() == "Linear boundary"
+    assert axes.get_xlabel() == "feature 1" and axes.get_ylabel() == "feature 2"
+
+
+def test_decision_boundary_on_given_axes_with_feature_names():
+    features, labels = two_blobs()
+    figure, axes_pair = plt.subplots(1, 2)
+    returned = plots.plot_decision_boundary(lambda p: np.full(len(p), 0.3), features, labels, "Constant model",
+                                            ax=axes_pair[1], resolution=20,
+                                            feature_names=["petal length (cm)", "petal width (cm)"],
+                                            class_names=["versicolor", "virginica"])
+    assert returned is axes_pair[1]
+    assert isinstance(returned, Axes)
+    assert returned.get_xlabel() == "petal length (cm)"
+    legend_texts = [text.get_text() for text in returned.get_legend().get_texts()]
+    assert legend_texts == ["versicolor", "virginica"]
+
+
+def test_decision_boundary_rejects_wrong_number_of_probabilities():
+    features, labels = two_blobs()
+    with pytest.raises(ValueError):
+        plots.plot_decision_boundary(lambda p: np.zeros(3), features, labels, "Broken", resolution=10)
+
+
+def test_scatter_2d_labelled_and_one_collection_per_class():
+    features, labels = two_blobs()
+    figure = plots.plot_scatter_2d(features, labels, "Two blobs", class_names=["left", "right"])
+    assert_fully_labelled(figure)
+    assert len(figure.axes[0].collections) == 2
+
+
+def test_scatter_2d_rejects_non_2d_features():
+    with pytest.raises(ValueError):
+        plots.plot_scatter_2d(np.zeros((5, 3)), np.zeros(5), "Bad")
+
+
+def test_training_history_from_dict_with_validation():
+    history = {"loss": [1.0, 0.6, 0.4], "accuracy": [0.5, 0.7, 0.8], "val_loss": [1.1, 0.7, 0.5],
+               "val_accuracy": [0.45, 0.65, 0.75]}
+    figure = plots.plot_training_history(history, title="MNIST")
+    assert_fully_labelled(figure)
+    assert len(figure.axes) == 2
+    loss_axes, accuracy_axes = figure.axes
+    assert loss_axes.get_xlabel() == "epoch" and accuracy_axes.get_xlabel() == "epoch"
+    assert [line.get_label() for line in loss_axes.get_lines()] == ["training", "validation"]
+    x, y = accuracy_axes.get_lines()[1].get_data()
+    assert list(x) == [1, 2, 3] and list(y) == [0.45, 0.65, 0.75]
+
+
+def test_training_history_accepts_history_object_with_loss_only():
+    class FakeHistory:
+        history = {"loss": [0.9, 0.5]}
+
+    figure = plots.plot_training_history(FakeHistory())
+    assert_fully_labelled(figure)
+    assert len(figure.axes) == 1
+
+
+def test_training_history_rejects_missing_loss():
+    with pytest.raises(ValueError):
+        plots.plot_training_history({"accuracy": [0.5]})
+
+
+def test_image_grid_marks_wrong_predictions_in_red():
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    figure = plots.plot_image_grid(images, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], num_columns=3, title="Digits")
+    assert_fully_labelled(figure)
+    assert len(figure.axes) == 5
+    assert figure.axes[2].title.get_color() == "red"
+    assert figure.axes[0].title.get_color() == "black"
+    assert "pred 0" in figure.axes[2].get_title()
+
+
+def test_image_grid_accepts_flat_images_without_predictions():
+    images = np.zeros((4, 784), dtype=np.float32)
+    figure = plots.plot_image_grid(images, np.array([7, 2, 1, 0]))
+    assert_fully_labelled(figure)
+    assert figure.axes[0].get_images()[0].get_array().shape == (28, 28)
+
+
+def test_plots_module_does_not_import_tensorflow():
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    package_parent = str(pathlib.Path(plots.__file__).resolve().parent.parent)
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    code = "import sys, dlcourse.plots; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    assert result.stdout.strip() == "False"
