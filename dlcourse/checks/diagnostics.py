@@ -184,7 +184,7 @@ def _as_array(value: Any) -> np.ndarray | None:
             array = np.asarray(value)
     except Exception:
         return None
-    if array.dtype == object:
+    if array.dtype.kind not in "biufc":
         return None
     return array
 

@@ -1,0 +1,7 @@
+"""`python -m dlcourse` runs the command line."""
+
+import sys
+
+from dlcourse.cli import main
+
+sys.exit(main())

@@ -1,0 +1,237 @@
+"""The check contract: statuses, never raising, placeholders, time limits, hints, rendering, progress."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from dlcourse import checks, progress
+from dlcourse.checks import diagnostics, framework
+
+
+def test_result_contract_fields():
+    result = checks.check("ch01.relu", lambda x: np.maximum(x, 0))
+    assert result.status == "passed" and result.passed is True and isinstance(result.message, str)
+    assert str(result).startswith("\u2714 ch01.relu: passed")
+    assert "ch01.relu: passed" in result._repr_html_() and "#1e7e34" in result._repr_html_()
+
+
+def test_failed_result_renders_red_with_escaped_message():
+    result = checks.check("ch01.relu", lambda x: "<b>")
+    assert result.status == "failed"
+    html = result._repr_html_()
+    assert "#b02a37" in html and "&lt;b&gt;" in html and "<b>'" not in html
+
+
+@pytest.mark.parametrize("answer", [None, ..., 3, "relu", [1, 2], {"a": 1}, np.array([np.nan]), object()])
+def test_check_never_raises_for_odd_answers(answer):
+    result = checks.check("ch01.relu", answer)
+    assert result.status in framework.STATUSES
+    assert not result.passed
+
+
+@pytest.mark.parametrize("answer", [None, 3, "model", np.zeros(3)])
+def test_model_check_never_raises_for_non_models(answer):
+    result = checks.check("ch01.moons_classifier", answer)
+    assert result.status == "failed"
+    assert "Expected a Keras model" in result.message or "None" in result.message
+
+
+def test_ellipsis_is_not_attempted():
+    assert checks.check("ch01.sigmoid", ...).status == "not_attempted"
+    assert checks.check("ch01.moons_classifier", ...).status == "not_attempted"
+
+
+def test_placeholder_function_bodies_are_not_attempted():
+    def with_return_ellipsis(x):
+        """Docstring kept by the student version."""
+        # YOUR CODE HERE
+        return ...
+
+    def with_pass(x):
+        pass
+
+    def with_not_implemented(x):
+        raise NotImplementedError()
+
+    def with_bare_ellipsis(x):
+        ...
+
+    for placeholder in (with_return_ellipsis, with_pass, with_not_implemented, with_bare_ellipsis):
+        result = checks.check("ch01.relu", placeholder)
+        assert result.status == "not_attempted", placeholder.__name__
+        assert "YOUR CODE HERE" in result.message
+
+
+def test_function_returning_none_is_named():
+    def forgot_return(x):
+        np.maximum(x, 0)
+
+    result = checks.check("ch01.relu", forgot_return)
+    assert result.status == "failed"
+    assert "returned None" in result.message and "`return`" in result.message
+
+
+def test_passing_the_result_instead_of_the_function_is_named():
+    result = checks.check("ch01.relu", np.maximum(np.array([1.0, -1.0]), 0))
+    assert result.status == "failed"
+    assert "Expected a function" in result.message and "not the result of calling it" in result.message
+
+
+def test_student_exception_is_reported_with_the_student_line():
+    def broken(x):
+        return x + undefined_name  # noqa: F821
+
+    result = checks.check("ch01.relu", broken)
+    assert result.status == "error"
+    assert "NameError" in result.message and "undefined_name" in result.message
+    assert "The error happened in your line: `return x + undefined_name" in result.message
+
+
+def test_sys_exit_in_student_code_is_reported():
+    import sys
+
+    result = checks.check("ch01.relu", lambda x: sys.exit(3))
+    assert result.status == "error"
+    assert "sys.exit()" in result.message
+
+
+def test_infinite_loop_times_out(monkeypatch):
+    monkeypatch.setattr(checks.get_exercise("ch01.relu"), "time_limit_seconds", 0.5)
+
+    def spins(x):
+        while True:
+            pass
+
+    result = checks.check("ch01.relu", spins)
+    assert result.status == "error"
+    assert "Timed out" in result.message and "0.5 seconds" in result.message
+
+
+def test_time_limit_cannot_be_swallowed_by_except_exception(monkeypatch):
+    monkeypatch.setattr(checks.get_exercise("ch01.relu"), "time_limit_seconds", 0.5)
+
+    def stubborn(x):
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:
+                pass
+
+    assert checks.check("ch01.relu", stubborn).status == "error"
+
+
+def test_time_limit_outside_the_main_thread(monkeypatch):
+    monkeypatch.setattr(checks.get_exercise("ch01.relu"), "time_limit_seconds", 0.5)
+    results = []
+
+    def spins(x):
+        import time
+
+        time.sleep(5)
+
+    worker = threading.Thread(target=lambda: results.append(checks.check("ch01.relu", spins)))
+    worker.start()
+    worker.join(10)
+    assert results and results[0].status == "error" and "Timed out" in results[0].message
+
+
+def test_unknown_exercise_raises_value_error_with_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown exercise id 'ch01\.sigmod'.*'ch01\.sigmoid'"):
+        checks.check("ch01.sigmod", None)
+
+
+def test_exercises_lists_ids_in_course_order():
+    ids = checks.exercises()
+    assert ids[:3] == ["ch01.sigmoid", "ch01.relu", "ch01.softmax"]
+    assert checks.exercises(1) == checks.exercises("ch01") == checks.exercises("01")
+    assert len(checks.exercises("ch01")) >= 6
+    assert checks.exercises("ch08") == []
+    with pytest.raises(ValueError):
+        checks.exercises("neurons")
+
+
+def test_every_exercise_has_one_to_three_hints_and_a_title():
+    for exercise_id in checks.exercises():
+        exercise = checks.get_exercise(exercise_id)
+        assert 1 <= len(exercise.hints) <= 3, exercise_id
+        assert exercise.title
+
+
+def test_hint_levels_are_clamped_and_render():
+    first = checks.hint("ch01.softmax")
+    assert first.level == 1 and first.num_levels == 3
+    assert str(first).startswith("Hint 1 of 3 for ch01.softmax:")
+    assert checks.hint("ch01.softmax", level=9).level == 3
+    assert "Hint 3 of 3" in checks.hint("ch01.softmax", 3)._repr_html_()
+
+
+def test_checks_record_progress(dlcourse_home):
+    checks.check("ch01.relu", ...)
+    checks.check("ch01.relu", np.abs)
+    checks.check("ch01.relu", lambda x: np.maximum(x, 0))
+    checks.check("ch01.sigmoid", np.tanh)
+    record = json.loads((dlcourse_home / "progress.json").read_text())["exercises"]
+    assert record["ch01.relu"]["status"] == "passed" and record["ch01.relu"]["attempts"] == 2
+    assert record["ch01.sigmoid"]["status"] == "failed" and record["ch01.sigmoid"]["ever_passed"] is False
+    chapter_one = progress.progress_rows()[0]
+    assert chapter_one["passed"] == 1 and chapter_one["attempted"] == 1
+    assert chapter_one["not_attempted"] == len(checks.exercises("ch01")) - 2
+
+
+def test_unwritable_progress_home_does_not_break_checks(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DLCOURSE_HOME", str(blocker / "home"))
+    assert checks.check("ch01.relu", lambda x: np.maximum(x, 0)).passed
+
+
+def test_corrupt_progress_file_is_replaced_not_fatal(dlcourse_home):
+    dlcourse_home.mkdir(parents=True)
+    (dlcourse_home / "progress.json").write_text("{not json")
+    assert checks.check("ch01.relu", lambda x: np.maximum(x, 0)).passed
+    assert progress.load_progress()["ch01.relu"]["status"] == "passed"
+
+
+# ----------------------------------------------------------------- shared diagnostics
+
+
+def test_diagnose_transposed_shape():
+    message = diagnostics.compare_values(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert "Wrong shape: expected (2, 3), got (3, 2)" in message and "transposed" in message
+
+
+def test_diagnose_off_by_constant():
+    message = diagnostics.compare_values(np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.5, 3.5]))
+    assert "off by the same constant +0.5" in message
+
+
+def test_diagnose_constant_factor():
+    message = diagnostics.compare_values(np.array([1.0, 2.0, 0.0]), np.array([2.0, 4.0, 0.0]))
+    assert "2 times the correct one" in message
+
+
+def test_diagnose_integer_dtype():
+    message = diagnostics.compare_values(np.array([0.5, 1.0]), np.array([0, 1]))
+    assert "Wrong dtype" in message and "int" in message
+
+
+def test_diagnose_nan():
+    message = diagnostics.compare_values(np.array([0.5, 1.0]), np.array([0.5, np.nan]))
+    assert "NaN at index (1,)" in message
+
+
+def test_diagnose_wrong_axis():
+    logits = np.array([[1.0, 2.0], [3.0, 5.0]])
+    from dlcourse.checks import ch01
+
+    got = ch01.reference_softmax_along_axis(logits, 0)
+    assert diagnostics.describe_wrong_axis(ch01.reference_softmax_along_axis, (logits,), got, -1) == (
+        "You computed along axis 0, but the exercise asks for axis -1.")
+
+
+def test_matching_values_give_no_message():
+    assert diagnostics.compare_values(np.array([1.0, 2.0]), [1.0, 2.0 + 1e-9]) == ""
+    assert diagnostics.compare_values(50890, 50890.0) == ""
