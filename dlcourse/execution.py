@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 import time
 
 CURRENT_ENVIRONMENT_KERNEL = "dlcourse-current-environment"
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclasses.dataclass
@@ -65,6 +67,6 @@ def first_error_line(message: str, notebook) -> str:
     cell_number = next((index + 1 for index, cell in enumerate(notebook.cells)
                         if cell.cell_type == "code" and any(output.get("output_type") == "error"
                                                             for output in cell.get("outputs", []))), None)
-    lines = [line for line in message.strip().splitlines() if line.strip()]
+    lines = [line for line in _ANSI_ESCAPE.sub("", message).strip().splitlines() if line.strip()]
     last = lines[-1] if lines else "error"
     return f"cell {cell_number}: {last}" if cell_number else last
