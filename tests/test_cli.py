@@ -98,3 +98,11 @@ def test_parser_has_every_command():
     parser = cli.build_parser()
     for command in ("release", "bench", "progress", "exercises"):
         assert parser.parse_args([command]).command == command
+
+
+def test_jupyter_lab_opens_on_the_chapters():
+    """requirements.txt installs a JupyterLab setting whose default page is chapters/."""
+    import pathlib
+
+    config = pathlib.Path(sys.prefix) / "etc" / "jupyter" / "jupyter_lab_config.json"
+    assert json.loads(config.read_text())["LabApp"]["default_url"] == "/lab/tree/chapters"
