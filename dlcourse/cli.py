@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -29,15 +30,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("progress", help="show which exercises you have passed, per chapter")
 
+    grade = commands.add_parser("grade", help="grade students' notebooks (files or folders) into --out")
+    grade.add_argument("submissions", nargs="+", type=pathlib.Path, metavar="SUBMISSION_OR_DIR",
+                       help="student notebooks, or folders searched recursively for .ipynb files")
+    grade.add_argument("--out", type=pathlib.Path, required=True, help="output folder for grades and reports")
+    add_limit_arguments(grade)
+    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="submissions graded at once (default: the number of cores)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
+    grade.add_argument("--students", type=pathlib.Path, default=None,
+                       help="CSV with columns file,student mapping file names (or paths) to student ids")
+
+    check = commands.add_parser("check", help="grade your own notebook with the instructor's grader")
+    check.add_argument("notebook", type=pathlib.Path)
+    add_limit_arguments(check)
+
     listing = commands.add_parser("exercises", help="list the graded exercises")
     listing.add_argument("--chapter", default=None, help="only this chapter, e.g. 1 or ch01")
     return parser
 
 
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by grade and check: time and memory limits, and the course folder."""
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds allowed for each exercise cell (default: 120)")
+    parser.add_argument("--notebook-timeout", type=float, default=900.0,
+                        help="seconds allowed for a whole notebook (default: 900)")
+    parser.add_argument("--memory-mb", type=float, default=4096.0,
+                        help="memory cap of a grading kernel in MB (default: 4096)")
+    parser.add_argument("--course", type=pathlib.Path, default=None,
+                        help="course folder whose solutions/ define the official notebooks (default: this one)")
+
+
+def limits_from(arguments: argparse.Namespace):
+    """The grading Limits given on the command line."""
+    from dlcourse.grading.runner import Limits
+
+    return Limits(cell_timeout_seconds=arguments.timeout, notebook_timeout_seconds=arguments.notebook_timeout,
+                  memory_limit_mb=arguments.memory_mb)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = build_parser().parse_args(argv)
-    handlers = {"release": run_release, "bench": run_bench, "progress": run_progress, "exercises": run_exercises}
+    handlers = {"release": run_release, "bench": run_bench, "progress": run_progress, "exercises": run_exercises,
+                "grade": run_grade, "check": run_check}
     return handlers[arguments.command](arguments)
 
 
@@ -97,6 +134,67 @@ def run_progress(arguments: argparse.Namespace) -> int:
 
     print(progress.format_progress_table(progress.progress_rows()))
     print(f"\n(recorded in {progress.progress_path()})")
+    return 0
+
+
+def run_grade(arguments: argparse.Namespace) -> int:
+    """Grade every submission into --out; exit 0 whatever the students scored."""
+    from dlcourse import grading
+    from dlcourse.grading import reports, submissions
+
+    problem = usage_problem(arguments)
+    if problem:
+        print(f"dlcourse grade: {problem}", file=sys.stderr)
+        return 2
+    student_map = None
+    if arguments.students:
+        try:
+            student_map = submissions.read_student_map(arguments.students)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"dlcourse grade: cannot read the student map: {error}", file=sys.stderr)
+            return 2
+    found = submissions.find_submissions(arguments.submissions, student_map)
+    root = (arguments.course or course.repository_root()).resolve()
+    results = grading.grade_all(found, arguments.out / "results", limits_from(arguments), arguments.workers,
+                                arguments.force, root, grading.progress_bar)
+    reports.write_reports(results, arguments.out)
+    graded = sum(1 for result in results if not result.error)
+    print(f"Graded {graded} of {len(results)} submission(s); see {arguments.out / 'summary.csv'} "
+          f"and {arguments.out / 'report.html'}.")
+    return 0
+
+
+def usage_problem(arguments: argparse.Namespace) -> str:
+    """Why the grade arguments can't be used, or ''."""
+    missing = [str(path) for path in arguments.submissions if not path.exists()]
+    if missing:
+        return f"no such file or folder: {', '.join(missing)}"
+    if arguments.workers < 1 or arguments.timeout <= 0 or arguments.memory_mb <= 0:
+        return "--workers, --timeout and --memory-mb must be positive"
+    if arguments.course is not None and not (arguments.course / "solutions").is_dir():
+        return f"--course {arguments.course} has no solutions/ folder"
+    try:
+        arguments.out.mkdir(parents=True, exist_ok=True)
+        probe = arguments.out / ".dlcourse-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        return f"cannot write to the output folder {arguments.out}: {error.strerror or error}"
+    return ""
+
+
+def run_check(arguments: argparse.Namespace) -> int:
+    """Grade one notebook with the instructor's engine and print the per-exercise table."""
+    from dlcourse import grading
+    from dlcourse.grading import reports, submissions
+
+    if not arguments.notebook.is_file():
+        print(f"dlcourse check: no such notebook: {arguments.notebook}", file=sys.stderr)
+        return 2
+    submission = submissions.Submission(arguments.notebook.resolve(), submissions.student_id_for(arguments.notebook))
+    root = (arguments.course or course.repository_root()).resolve()
+    print(f"checking {arguments.notebook} (this runs the whole notebook; it can take a minute) ...", flush=True)
+    print(reports.format_result_table(grading.grade_submission(submission, root, limits_from(arguments))))
     return 0
 
 

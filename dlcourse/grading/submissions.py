@@ -1,0 +1,183 @@
+"""Finding submissions, naming their students, reading them safely and transplanting their answers."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import dataclasses
+import hashlib
+import json
+import pathlib
+from typing import Any
+
+from dlcourse import course, release
+
+
+class SubmissionError(Exception):
+    """A submission can't be graded; the message says why in words a person understands."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """One student's notebook of one chapter, as found on disk."""
+
+    path: pathlib.Path
+    student: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One thing the grader runs: a lesson cell, or an exercise's answer followed by its check."""
+
+    kind: str  # "lesson" or "exercise"
+    source: str
+    exercise_id: str = ""
+    answer_expression: str = ""
+    submitted: bool = False
+
+
+def find_submissions(inputs: list[pathlib.Path], student_map: dict[str, str] | None = None) -> list[Submission]:
+    """Every .ipynb named or inside the given folders (recursively), each with its student id."""
+    paths: list[pathlib.Path] = []
+    for item in inputs:
+        if item.is_dir():
+            paths.extend(path for path in sorted(item.rglob("*.ipynb")) if ".ipynb_checkpoints" not in path.parts)
+        else:
+            paths.append(item)
+    unique = list(dict.fromkeys(path.resolve() for path in paths))
+    return [Submission(path, student_id_for(path, student_map)) for path in unique]
+
+
+def student_id_for(path: pathlib.Path, student_map: dict[str, str] | None = None) -> str:
+    """The student id: from the CSV mapping if given, else the folder for an unrenamed notebook, else the file stem."""
+    if student_map:
+        for key in (str(path), path.name):
+            if key in student_map:
+                return student_map[key]
+    chapter_stems = {pathlib.Path(chapter.notebook_name).stem for chapter in course.CHAPTERS}
+    if path.stem in chapter_stems:
+        return path.parent.name
+    return path.stem
+
+
+def read_student_map(path: pathlib.Path) -> dict[str, str]:
+    """A CSV with columns `file` and `student` (file: a name or a path) as a dict."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        reader = csv.DictReader(stream)
+        if not reader.fieldnames or not {"file", "student"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: the student map needs the columns 'file' and 'student'.")
+        mapping = {}
+        for row in reader:
+            file_name = (row["file"] or "").strip()
+            if file_name:
+                mapping[str((path.parent / file_name).resolve()) if "/" in file_name else file_name] = row["student"].strip()
+        return mapping
+
+
+def file_sha256(path: pathlib.Path) -> str:
+    """The sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_submission_notebook(path: pathlib.Path) -> Any:
+    """Parse a submission (read only), upgrading old nbformat versions; SubmissionError if it isn't a notebook."""
+    import nbformat
+
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SubmissionError(f"could not read the file ({error.strerror}).") from None
+    if not raw.strip():
+        raise SubmissionError("the file is empty.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SubmissionError(f"not a notebook: the file is not valid JSON ({error}).") from None
+    if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
+        raise SubmissionError("not a notebook: the JSON has no cells.")
+    try:
+        notebook = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as error:
+        raise SubmissionError(f"not a readable notebook ({type(error).__name__}: {error}).") from None
+    if not notebook.cells:
+        raise SubmissionError("the notebook is empty (it has no cells).")
+    return notebook
+
+
+def chapter_of(notebook: Any) -> course.Chapter:
+    """The chapter recorded in the notebook metadata by `dlcourse release`; SubmissionError if absent or unknown."""
+    chapter_id = notebook.metadata.get("dlcourse", {}).get("chapter") if isinstance(
+        notebook.metadata.get("dlcourse"), dict) else None
+    if not chapter_id:
+        raise SubmissionError("the notebook metadata has no chapter id (\"dlcourse\": {\"chapter\": ...}); "
+                              "was it made from a course notebook?")
+    try:
+        return course.chapter_by_id(str(chapter_id))
+    except KeyError:
+        raise SubmissionError(f"unknown chapter {chapter_id!r} in the notebook metadata.") from None
+
+
+def official_notebook(chapter: course.Chapter, root: pathlib.Path) -> Any:
+    """The student version of the chapter as generated from solutions/ (not the committed copy)."""
+    solution_path = root / "solutions" / chapter.notebook_name
+    if not solution_path.exists():
+        raise SubmissionError(f"chapter {chapter.chapter_id} has no notebook in this course yet.")
+    return release.release_notebook(release.read_notebook(solution_path), chapter.notebook_name)
+
+
+def submitted_answers(notebook: Any, official_sources: dict[str, str]) -> dict[str, str]:
+    """Exercise id -> the student's code: every cell with that id, in order, untouched placeholders dropped."""
+    answers: dict[str, list[str]] = {}
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        metadata = cell.get("metadata", {}).get("dlcourse", {})
+        exercise_id = metadata.get("exercise") if isinstance(metadata, dict) else None
+        if not isinstance(exercise_id, str) or exercise_id not in official_sources:
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if source.strip() == official_sources[exercise_id].strip():
+            continue
+        answers.setdefault(exercise_id, []).append(source)
+    return {exercise_id: "\n\n".join(sources) for exercise_id, sources in answers.items()}
+
+
+def check_call_of(source: str) -> tuple[str, str] | None:
+    """(exercise id, answer expression) if the cell is an official `checks.check("id", answer)` cell."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            return node.args[0].value, ast.get_source_segment(source, node.args[1])
+    return None
+
+
+def transplant(official: Any, submission: Any) -> list[Step]:
+    """The official notebook's cells with the submission's exercise code put in; check cells become grader checks."""
+    exercise_sources = {release.exercise_id_of(cell): cell.source for cell in official.cells
+                        if cell.cell_type == "code" and release.exercise_id_of(cell)}
+    answer_expressions = {}
+    for cell in official.cells:
+        found = check_call_of(cell.source) if cell.cell_type == "code" else None
+        if found:
+            answer_expressions[found[0]] = found[1]
+    missing = [exercise_id for exercise_id in exercise_sources if exercise_id not in answer_expressions]
+    if missing:
+        raise SubmissionError(f"the official notebook has no check cell for {', '.join(missing)} (a course bug).")
+    answers = submitted_answers(submission, exercise_sources)
+    steps = []
+    for cell in official.cells:
+        if cell.cell_type != "code" or check_call_of(cell.source):
+            continue
+        exercise_id = release.exercise_id_of(cell)
+        if exercise_id:
+            steps.append(Step("exercise", answers.get(exercise_id, cell.source), exercise_id,
+                              answer_expressions[exercise_id], exercise_id in answers))
+        else:
+            steps.append(Step("lesson", cell.source))
+    return steps
