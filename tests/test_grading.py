@@ -1,0 +1,296 @@
+"""The instructor grader end to end: exact grades for correct, partial, wrong, malformed, tampered,
+hanging, memory-hungry and crashing submissions, with every input left byte-identical."""
+
+import copy
+import csv
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from dlcourse import course, release
+from dlcourse.grading import submissions
+
+ROOT = course.repository_root()
+NOTEBOOK_NAME = "01_neurons_and_activations.ipynb"
+
+CORRECT = {
+    "ch01.sigmoid": "def sigmoid(x):\n    return 1.0 / (1.0 + np.exp(-x))",
+    "ch01.relu": "def relu(x):\n    return np.maximum(x, 0)",
+    "ch01.softmax": ("def softmax(logits):\n    shifted = logits - logits.max(axis=-1, keepdims=True)\n"
+                     "    return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)"),
+    "ch01.neuron_output": "def neuron_output(inputs, weights, bias):\n    return sigmoid(np.dot(inputs, weights) + bias)",
+    "ch01.dense_forward": "def dense_forward(inputs, kernel, bias, activation):\n    return activation(inputs @ kernel + bias)",
+    "ch01.count_dense_parameters": ("def count_dense_parameters(layer_sizes):\n"
+                                    "    return sum(a * b + b for a, b in zip(layer_sizes, layer_sizes[1:]))"),
+}
+WRONG_RELU = "def relu(x):\n    return np.abs(x)"
+ALL_IDS = ["ch01.sigmoid", "ch01.relu", "ch01.softmax", "ch01.neuron_output", "ch01.dense_forward",
+           "ch01.count_dense_parameters", "ch01.moons_classifier"]
+
+
+def keep_for_mini_course(cell):
+    """The setup cell, exercise cells, check cells and the moons data cell: enough to grade, fast."""
+    if cell.cell_type != "code":
+        return False
+    return bool(release.exercise_id_of(cell) or submissions.check_call_of(cell.source)
+                or "from dlcourse import" in cell.source or "moons_train_x, moons_train_y =" in cell.source)
+
+
+@pytest.fixture(scope="module")
+def mini_course(tmp_path_factory):
+    """A copy of the course whose chapter 01 keeps only what grading needs (no MNIST training)."""
+    root = tmp_path_factory.mktemp("mini_course")
+    solution = nbformat.read(str(ROOT / "solutions" / NOTEBOOK_NAME), as_version=4)
+    solution.cells = [cell for cell in solution.cells if keep_for_mini_course(cell)]
+    (root / "solutions").mkdir()
+    nbformat.write(solution, str(root / "solutions" / NOTEBOOK_NAME))
+    return root
+
+
+@pytest.fixture(scope="module")
+def student_notebook(mini_course):
+    """The student version of the mini chapter."""
+    solution = nbformat.read(str(mini_course / "solutions" / NOTEBOOK_NAME), as_version=4)
+    return release.release_notebook(solution, NOTEBOOK_NAME)
+
+
+def with_answers(notebook, answers, check_cells=None):
+    """A copy of the student notebook with some exercise cells (and optionally check cells) replaced."""
+    submission = copy.deepcopy(notebook)
+    for cell in submission.cells:
+        exercise_id = release.exercise_id_of(cell)
+        if exercise_id in answers:
+            cell.source = answers[exercise_id]
+        found = submissions.check_call_of(cell.source) if cell.cell_type == "code" else None
+        if found and check_cells and found[0] in check_cells:
+            cell.source = check_cells[found[0]]
+    return submission
+
+
+def solution_answers(mini_course):
+    """The solution notebook's exercise cells, markers included (a correct, differently written answer set)."""
+    solution = nbformat.read(str(mini_course / "solutions" / NOTEBOOK_NAME), as_version=4)
+    return {release.exercise_id_of(cell): cell.source for cell in solution.cells if release.exercise_id_of(cell)}
+
+
+@pytest.fixture(scope="module")
+def graded(mini_course, student_notebook, tmp_path_factory):
+    """Write the fixture submissions, grade them all with the CLI, and return (out, hashes, run)."""
+    folder = tmp_path_factory.mktemp("submissions")
+    notebooks = {
+        "correct": with_answers(student_notebook, solution_answers(mini_course)),
+        "partial": with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"], "ch01.relu": WRONG_RELU}),
+        "wrong": with_answers(student_notebook, {
+            "ch01.sigmoid": "def sigmoid(x):\n    return 1.0 / (1.0 + np.exp(x))",
+            "ch01.relu": "def relu(x):\n    return max(x, 0)",
+            "ch01.softmax": "def softmax(logits):\n    return np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)"}),
+        "untouched": student_notebook,
+        "tampered_checks": with_answers(student_notebook, {"ch01.relu": WRONG_RELU},
+                                        check_cells={"ch01.relu": "print('\u2714 ch01.relu: passed')"}),
+        "redefined_check": with_answers(student_notebook, {"ch01.relu": (
+            "import dlcourse.checks\n"
+            "from dlcourse.checks import framework\n"
+            "dlcourse.checks.check = lambda *args, **kwargs: framework.CheckResult('ch01.relu', 'passed', 'ok')\n"
+            "dlcourse.checks.get_exercise('ch01.relu').cases.clear()\n"
+            "def check(*args, **kwargs):\n    return 'passed'\n"
+            "open('grades.csv', 'w').write('student,points\\nredefined_check,100\\n')\n"
+            "print('\u2714 ch01.relu: passed')\n" + WRONG_RELU)}),
+        "infinite_loop": with_answers(student_notebook, {
+            "ch01.sigmoid": CORRECT["ch01.sigmoid"],
+            "ch01.relu": "while True:\n    pass",
+            "ch01.softmax": CORRECT["ch01.softmax"]}),
+        "memory_hog": with_answers(student_notebook, {
+            "ch01.relu": "hog = []\nwhile True:\n    hog.append(np.ones(10**7))",
+            "ch01.softmax": CORRECT["ch01.softmax"]}),
+        "kernel_exit": with_answers(student_notebook, {
+            "ch01.sigmoid": CORRECT["ch01.sigmoid"],
+            "ch01.relu": "import os\nos._exit(3)",
+            "ch01.softmax": CORRECT["ch01.softmax"],
+            "ch01.neuron_output": "import sys\nsys.exit('bye')"}),
+    }
+    # Fake outputs saved in the notebook must not count either.
+    fake = notebooks["tampered_checks"]
+    for cell in fake.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="\u2714 passed\n")]
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
+    old = nbformat.v4.downgrade(copy.deepcopy(notebooks["partial"]))
+    (folder / "old_format.ipynb").write_text(nbformat.writes(old, version=3))
+    (folder / "malformed.ipynb").write_text('{"cells": [')
+    (folder / "not_a_notebook.ipynb").write_text('["just", "a", "list"]')
+    (folder / "empty.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    unknown = copy.deepcopy(student_notebook)
+    unknown.metadata["dlcourse"]["chapter"] = "ch42"
+    nbformat.write(unknown, str(folder / "unknown_chapter.ipynb"))
+    hashes = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir()}
+    out = tmp_path_factory.mktemp("out")
+    command = [sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
+               "--timeout", "20", "--memory-mb", "1500", "--course", str(mini_course)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return out, folder, hashes, run, command
+
+
+def grades_by_student(out):
+    """grades.csv as {student: {exercise: row}}."""
+    table = {}
+    for row in csv.DictReader((out / "grades.csv").open()):
+        table.setdefault(row["student"], {})[row["exercise"]] = row
+    return table
+
+
+def statuses(table, student):
+    """The status of each chapter 01 exercise for one student, in course order."""
+    return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]
+
+
+def test_grading_completes_with_exit_code_zero(graded):
+    out, _, _, run, _ = graded
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Graded 10 of 14 submission(s)" in run.stdout
+
+
+def test_submissions_are_byte_identical_afterwards(graded):
+    _, folder, hashes, _, _ = graded
+    assert {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir()} == hashes
+
+
+def test_correct_submission_gets_full_marks(graded):
+    table = grades_by_student(graded[0])
+    assert statuses(table, "correct") == ["passed"] * 7
+
+
+def test_partial_and_old_format_submissions(graded):
+    table = grades_by_student(graded[0])
+    expected = ["passed", "failed"] + ["not_attempted"] * 5
+    assert statuses(table, "partial") == expected
+    assert statuses(table, "old_format") == expected
+    assert "np.abs" in table["partial"]["ch01.relu"]["message"]
+
+
+def test_wrong_submission_gets_named_mistakes(graded):
+    table = grades_by_student(graded[0])
+    assert statuses(table, "wrong") == ["failed", "error", "failed"] + ["not_attempted"] * 4
+    assert "sign of the exponent" in table["wrong"]["ch01.sigmoid"]["message"]
+    assert "np.maximum" in table["wrong"]["ch01.relu"]["message"]
+    assert "no max subtraction" in table["wrong"]["ch01.softmax"]["message"]
+
+
+def test_untouched_notebook_is_not_attempted(graded):
+    assert statuses(grades_by_student(graded[0]), "untouched") == ["not_attempted"] * 7
+
+
+def test_tampering_does_not_change_the_grade(graded):
+    out = graded[0]
+    table = grades_by_student(out)
+    for student in ("tampered_checks", "redefined_check"):
+        assert table[student]["ch01.relu"]["status"] == "failed", student
+        assert table[student]["ch01.relu"]["points"] == "0.0"
+    summary = {row["student"]: row for row in csv.DictReader((out / "summary.csv").open())}
+    assert summary["redefined_check"]["points"] == "0.0"
+
+
+def test_infinite_loop_scores_zero_and_later_exercises_are_graded(graded):
+    table = grades_by_student(graded[0])
+    assert statuses(table, "infinite_loop")[:3] == ["passed", "error", "passed"]
+    assert "time limit of 20 s" in table["infinite_loop"]["ch01.relu"]["message"]
+
+
+def test_memory_hog_is_killed_and_reported(graded):
+    table = grades_by_student(graded[0])
+    assert statuses(table, "memory_hog")[:3] == ["not_attempted", "error", "passed"]
+    assert "memory limit of 1500 MB" in table["memory_hog"]["ch01.relu"]["message"]
+
+
+def test_kernel_exit_is_reported_and_batch_continues(graded):
+    table = grades_by_student(graded[0])
+    assert statuses(table, "kernel_exit")[:4] == ["passed", "error", "passed", "error"]
+    assert "crashed" in table["kernel_exit"]["ch01.relu"]["message"]
+    assert "SystemExit" in table["kernel_exit"]["ch01.neuron_output"]["message"]
+
+
+@pytest.mark.parametrize("student,fragment", [
+    ("malformed", "not valid JSON"),
+    ("not_a_notebook", "no cells"),
+    ("empty", "empty"),
+    ("unknown_chapter", "unknown chapter 'ch42'"),
+])
+def test_bad_files_get_a_clear_row(graded, student, fragment):
+    row = grades_by_student(graded[0])[student][""]
+    assert row["status"] == "invalid" and fragment in row["message"]
+
+
+def test_summary_feedback_and_report_are_written(graded):
+    out = graded[0]
+    summary = {row["student"]: row for row in csv.DictReader((out / "summary.csv").open())}
+    assert summary["correct"]["points"] == "7.0" and summary["correct"]["percent"] == "100.0"
+    assert summary["partial"]["percent"] == "14.3"
+    assert "not valid JSON" in summary["malformed"]["problems"]
+    feedback = (out / "feedback" / "partial.html").read_text()
+    assert "ch01.relu" in feedback and "failed" in feedback
+    report = (out / "report.html").read_text()
+    assert "data:image/png;base64," in report and "Most common failures" in report
+    assert "could not be graded" in report
+
+
+def test_rerun_skips_graded_submissions_unless_forced(graded):
+    out, _, _, _, command = graded
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "results").iterdir()}
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0
+    after = {path.name: path.stat().st_mtime_ns for path in (out / "results").iterdir()}
+    assert before == after
+    assert grades_by_student(out)["correct"]["ch01.relu"]["status"] == "passed"
+
+
+def test_unwritable_output_folder_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(blocker), "--out", str(blocker / "out")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "cannot write to the output folder" in run.stderr
+
+
+def test_missing_input_is_a_usage_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(tmp_path / "nope"), "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "no such file or folder" in run.stderr
+
+
+def test_student_ids_follow_the_documented_rule(tmp_path):
+    assert submissions.student_id_for(pathlib.Path("/x/alice.ipynb")) == "alice"
+    assert submissions.student_id_for(pathlib.Path("/x/bob/01_neurons_and_activations.ipynb")) == "bob"
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,student\nsub1.ipynb,carol\n")
+    assert submissions.student_id_for(pathlib.Path("/y/sub1.ipynb"), submissions.read_student_map(mapping)) == "carol"
+
+
+def test_split_and_duplicated_exercise_cells_are_joined(student_notebook):
+    submission = copy.deepcopy(student_notebook)
+    index = next(i for i, cell in enumerate(submission.cells) if release.exercise_id_of(cell) == "ch01.relu")
+    first = copy.deepcopy(submission.cells[index])
+    first.source = "def helper(x):\n    return np.maximum(x, 0)"
+    submission.cells[index].source = "def relu(x):\n    return helper(x)"
+    submission.cells.insert(index, first)
+    submission.cells.append(copy.deepcopy(student_notebook.cells[index]))  # an untouched duplicate, moved
+    steps = submissions.transplant(student_notebook, submission)
+    relu_step = next(step for step in steps if step.exercise_id == "ch01.relu")
+    assert relu_step.source == "def helper(x):\n    return np.maximum(x, 0)\n\ndef relu(x):\n    return helper(x)"
+    assert relu_step.submitted and relu_step.answer_expression == "relu"
+    assert not any("checks.check" in step.source for step in steps)
+
+
+def test_dlcourse_check_prints_a_table(mini_course, student_notebook, tmp_path):
+    path = tmp_path / "mine.ipynb"
+    nbformat.write(with_answers(student_notebook, {"ch01.relu": CORRECT["ch01.relu"]}), str(path))
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "check", str(path), "--course", str(mini_course)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("ch01.relu") and "passed" in line for line in lines)
+    assert any(line.startswith("total") and "1/7" in line for line in lines)
