@@ -21,3 +21,4 @@ def dlcourse_home(tmp_path, monkeypatch):
     """A fresh, empty DLCOURSE_HOME for one test."""
     monkeypatch.setenv("DLCOURSE_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+

@@ -294,3 +294,55 @@ def test_dlcourse_check_prints_a_table(mini_course, student_notebook, tmp_path):
     lines = run.stdout.splitlines()
     assert any(line.startswith("ch01.relu") and "passed" in line for line in lines)
     assert any(line.startswith("total") and "1/7" in line for line in lines)
+
+
+def test_reading_repairs_duplicate_cell_ids_in_memory_only(student_notebook, tmp_path):
+    data = json.loads(nbformat.writes(student_notebook))
+    data["cells"].append(copy.deepcopy(data["cells"][1]))
+    path = tmp_path / "dup.ipynb"
+    path.write_text(json.dumps(data))
+    before = path.read_bytes()
+    notebook = submissions.read_submission_notebook(path)
+    assert len(notebook.cells) == len(student_notebook.cells) + 1
+    assert len({cell.id for cell in notebook.cells}) == len(notebook.cells)
+    assert path.read_bytes() == before
+
+
+def grading_kernels(working_prefix):
+    """Processes whose working folder is a grading folder (kernels of `dlcourse grade`)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if process.cwd().startswith(working_prefix):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_terminating_the_grader_stops_its_workers_and_kernels(mini_course, student_notebook, tmp_path):
+    import signal
+    import tempfile
+    import time
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        nbformat.write(with_answers(student_notebook, {"ch01.sigmoid": "while True:\n    pass"}), str(folder / f"{name}.ipynb"))
+    prefix = str(pathlib.Path(tempfile.gettempdir()) / "dlcourse-grade-")
+    already_running = set(grading_kernels(prefix))
+    process = subprocess.Popen([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(tmp_path / "out"),
+                                "--workers", "2", "--timeout", "600", "--course", str(mini_course)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(set(grading_kernels(prefix)) - already_running) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(set(grading_kernels(prefix)) - already_running) >= 2, "the grader never started its kernels"
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while set(grading_kernels(prefix)) - already_running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert set(grading_kernels(prefix)) - already_running == set()

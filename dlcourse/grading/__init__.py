@@ -11,8 +11,10 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
+import os
 import pathlib
 import re
+import signal
 import sys
 import time
 from typing import Any, Callable
@@ -106,8 +108,11 @@ def load_saved_result(path: pathlib.Path, sha256: str) -> SubmissionResult | Non
 
 
 def _grade_in_worker(submission: submissions.Submission, root: str, limits: Limits) -> dict[str, Any]:
-    """Process-pool entry point."""
-    return grade_submission(submission, pathlib.Path(root), limits).to_dict()
+    """Process-pool entry point; a terminated worker exits at once (its kernel is already stopped)."""
+    try:
+        return grade_submission(submission, pathlib.Path(root), limits).to_dict()
+    except SystemExit:
+        os._exit(143)  # the pool would otherwise catch SystemExit and start on the next submission
 
 
 def grade_all(found: list[submissions.Submission], results_directory: pathlib.Path, limits: Limits,
@@ -140,11 +145,18 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
             on_progress(done, len(found), result)
 
     if workers <= 1 or len(pending) <= 1:
-        for index in pending:
-            finish(index, grade_submission(found[index], root, limits))
+        previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
+            for index in pending:
+                finish(index, grade_submission(found[index], root, limits))
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
     else:
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                      initializer=_exit_cleanly_on_sigterm)
+        previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
+        try:
             futures = {pool.submit(_grade_in_worker, found[index], str(root), limits): index for index in pending}
             for future in concurrent.futures.as_completed(futures):
                 index = futures[future]
@@ -155,7 +167,37 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
                                               _sha256_or_empty(found[index].path),
                                               error=f"the grading worker failed ({type(error).__name__}: {error}).")
                 finish(index, result)
+        except BaseException:
+            _stop_pool(pool)  # interrupted: stop workers (and, through them, their kernels) now
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+        pool.shutdown()
     return [results[index] for index in range(len(found))]
+
+
+def _raise_system_exit(signal_number, frame):
+    """SIGTERM handler: unwind normally, so that `finally` blocks stop kernels."""
+    raise SystemExit(128 + signal_number)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Worker initializer: a terminated worker still shuts its kernel down."""
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates workers
+
+
+def _stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel queued work and terminate the worker processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=20)
+        if process.is_alive():
+            process.kill()
 
 
 def _sha256_or_empty(path: pathlib.Path) -> str:

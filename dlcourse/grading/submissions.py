@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import pathlib
+import warnings
 from typing import Any
 
 from dlcourse import course, release
@@ -96,7 +97,9 @@ def read_submission_notebook(path: pathlib.Path) -> Any:
     if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
         raise SubmissionError("not a notebook: the JSON has no cells.")
     try:
-        notebook = nbformat.reads(json.dumps(data), as_version=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. duplicate cell ids, which nbformat repairs in memory
+            notebook = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as error:
         raise SubmissionError(f"not a readable notebook ({type(error).__name__}: {error}).") from None
     if not notebook.cells:
