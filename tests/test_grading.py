@@ -346,3 +346,27 @@ def test_terminating_the_grader_stops_its_workers_and_kernels(mini_course, stude
     while set(grading_kernels(prefix)) - already_running and time.monotonic() < deadline:
         time.sleep(0.5)
     assert set(grading_kernels(prefix)) - already_running == set()
+
+
+def test_deleted_exercise_cell_is_not_attempted(student_notebook):
+    submission = copy.deepcopy(student_notebook)
+    submission.cells = [cell for cell in submission.cells if release.exercise_id_of(cell) != "ch01.relu"]
+    steps = {step.exercise_id: step for step in submissions.transplant(student_notebook, submission)
+             if step.kind == "exercise"}
+    assert list(steps) == ALL_IDS
+    assert not steps["ch01.relu"].submitted
+    assert "# YOUR CODE HERE" in steps["ch01.relu"].source
+
+
+def test_notebook_time_limit_stops_grading_but_reports_every_exercise(mini_course, student_notebook, tmp_path):
+    from dlcourse import grading
+    from dlcourse.grading.runner import Limits
+
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(with_answers(student_notebook, {"ch01.sigmoid": "while True:\n    pass"}), str(path))
+    result = grading.grade_submission(submissions.Submission(path, "slow"), mini_course,
+                                      Limits(cell_timeout_seconds=12, notebook_timeout_seconds=14))
+    assert [row["exercise"] for row in result.exercises] == ALL_IDS
+    assert result.exercises[0]["status"] == "error" and "time limit of" in result.exercises[0]["message"]
+    later = result.exercises[1:]
+    assert all(row["status"] == "error" and "notebook time limit of 14 s" in row["message"] for row in later)
