@@ -370,3 +370,14 @@ def test_notebook_time_limit_stops_grading_but_reports_every_exercise(mini_cours
     assert result.exercises[0]["status"] == "error" and "time limit of" in result.exercises[0]["message"]
     later = result.exercises[1:]
     assert all(row["status"] == "error" and "notebook time limit of 14 s" in row["message"] for row in later)
+
+
+def test_answers_are_found_by_name_when_cell_metadata_was_stripped(student_notebook):
+    submission = with_answers(student_notebook, {"ch01.relu": CORRECT["ch01.relu"]})
+    for cell in submission.cells:
+        cell.metadata.pop("dlcourse", None)
+    steps = {step.exercise_id: step for step in submissions.transplant(student_notebook, submission)
+             if step.kind == "exercise"}
+    assert steps["ch01.relu"].submitted and steps["ch01.relu"].source == CORRECT["ch01.relu"]
+    assert not steps["ch01.sigmoid"].submitted, "an untouched placeholder is still not attempted"
+    assert "# YOUR CODE HERE" in steps["ch01.sigmoid"].source

@@ -146,6 +146,43 @@ def submitted_answers(notebook: Any, official_sources: dict[str, str]) -> dict[s
     return {exercise_id: "\n\n".join(sources) for exercise_id, sources in answers.items()}
 
 
+def defined_names(source: str) -> set[str]:
+    """Names a cell defines at top level: functions, classes and assignment targets."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else [])
+        names.update(node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name))
+    return names
+
+
+def answers_matched_by_name(notebook: Any, official_sources: dict[str, str], answer_expressions: dict[str, str],
+                            official: Any) -> dict[str, str]:
+    """For exercises whose id appears in no cell (an editor stripped the metadata), the cells that define the answer."""
+    tagged = {release.exercise_id_of(cell) for cell in notebook.cells if cell.get("cell_type") == "code"}
+    official_texts = {cell.source.strip() for cell in official.cells if cell.cell_type == "code"}
+    found: dict[str, str] = {}
+    for exercise_id, expression in answer_expressions.items():
+        if exercise_id in tagged or exercise_id not in official_sources or not expression.isidentifier():
+            continue
+        sources = []
+        for cell in notebook.cells:
+            if cell.get("cell_type") != "code" or release.exercise_id_of(cell):
+                continue
+            source = "".join(cell.source) if isinstance(cell.source, list) else str(cell.source)
+            if source.strip() not in official_texts and expression in defined_names(source):
+                sources.append(source)
+        if sources:
+            found[exercise_id] = "\n\n".join(sources)
+    return found
+
+
 def check_call_of(source: str) -> tuple[str, str] | None:
     """(exercise id, answer expression) if the cell is an official `checks.check("id", answer)` cell."""
     try:
@@ -173,6 +210,7 @@ def transplant(official: Any, submission: Any) -> list[Step]:
     if missing:
         raise SubmissionError(f"the official notebook has no check cell for {', '.join(missing)} (a course bug).")
     answers = submitted_answers(submission, exercise_sources)
+    answers.update(answers_matched_by_name(submission, exercise_sources, answer_expressions, official))
     steps = []
     for cell in official.cells:
         if cell.cell_type != "code" or check_call_of(cell.source):
