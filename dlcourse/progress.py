@@ -6,8 +6,9 @@ import datetime
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any
+
+from dlcourse import files
 
 HOME_VARIABLE = "DLCOURSE_HOME"
 
@@ -51,17 +52,8 @@ def record_result(result: Any) -> bool:
 
 
 def write_json_atomically(path: pathlib.Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Write data as JSON, atomically (a reader never sees half a file)."""
+    files.write_text_atomically(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def progress_rows() -> list[dict[str, Any]]:

@@ -91,15 +91,19 @@ def placeholder_lines(region: list[str], indent: str, placeholder: str | None) -
         tree = ast.parse(code)
     except SyntaxError as error:
         raise ReleaseError(f"the solution region does not parse: {error}") from None
+    return [f"{name} = ..." for name in top_level_names(tree, include_definitions=False)]
+
+
+def top_level_names(tree: ast.Module, include_definitions: bool = True) -> list[str]:
+    """Names a module binds at top level, in order: assignment targets, and optionally def/class names."""
     names: list[str] = []
     for statement in tree.body:
+        if include_definitions and isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(statement.name)
         targets = statement.targets if isinstance(statement, ast.Assign) else (
             [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else [])
-        for target in targets:
-            for node in ast.walk(target):
-                if isinstance(node, ast.Name) and node.id not in names:
-                    names.append(node.id)
-    return [f"{name} = ..." for name in names]
+        names.extend(node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name))
+    return list(dict.fromkeys(names))
 
 
 def release_notebook(solution: Any, name: str) -> Any:

@@ -7,30 +7,15 @@ import collections
 import csv
 import html
 import io
-import os
 import pathlib
-import tempfile
 
+from dlcourse import files
 from dlcourse.grading import SubmissionResult
 
 GRADE_COLUMNS = ("student", "chapter", "exercise", "status", "points", "max_points", "message")
 SUMMARY_COLUMNS = ("student", "submissions", "points", "max_points", "percent", "problems")
 _STATUS_COLOURS = {"passed": "#1e7e34", "failed": "#b02a37", "error": "#b02a37", "not_attempted": "#6c5d00",
                    "invalid": "#b02a37"}
-
-
-def write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def grade_rows(results: list[SubmissionResult]) -> list[dict]:
@@ -158,15 +143,15 @@ def class_report(results: list[SubmissionResult], rows: list[dict], top: int = 1
 def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> None:
     """Write grades.csv, summary.csv, feedback/<student>.html and report.html, each atomically."""
     rows = grade_rows(results)
-    write_atomically(out / "grades.csv", to_csv(rows, GRADE_COLUMNS))
-    write_atomically(out / "summary.csv", to_csv(summary_rows(results), SUMMARY_COLUMNS))
+    files.write_text_atomically(out / "grades.csv", to_csv(rows, GRADE_COLUMNS))
+    files.write_text_atomically(out / "summary.csv", to_csv(summary_rows(results), SUMMARY_COLUMNS))
     by_student: dict[str, list[SubmissionResult]] = collections.defaultdict(list)
     for result in results:
         by_student[result.student].append(result)
     for student, own in by_student.items():
         safe = "".join(character if character.isalnum() or character in "-_." else "_" for character in student)
-        write_atomically(out / "feedback" / f"{safe or 'student'}.html", feedback_page(student, own))
-    write_atomically(out / "report.html", class_report(results, rows))
+        files.write_text_atomically(out / "feedback" / f"{safe or 'student'}.html", feedback_page(student, own))
+    files.write_text_atomically(out / "report.html", class_report(results, rows))
 
 
 def format_result_table(result: SubmissionResult) -> str:

@@ -149,17 +149,9 @@ def submitted_answers(notebook: Any, official_sources: dict[str, str]) -> dict[s
 def defined_names(source: str) -> set[str]:
     """Names a cell defines at top level: functions, classes and assignment targets."""
     try:
-        tree = ast.parse(source)
+        return set(release.top_level_names(ast.parse(source)))
     except SyntaxError:
         return set()
-    names = set()
-    for statement in tree.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(statement.name)
-        targets = statement.targets if isinstance(statement, ast.Assign) else (
-            [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else [])
-        names.update(node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name))
-    return names
 
 
 def answers_matched_by_name(notebook: Any, official_sources: dict[str, str], answer_expressions: dict[str, str],
