@@ -93,9 +93,9 @@ class WatchedKernel:
 
     def run(self, code: str, timeout_seconds: float, user_expressions: dict[str, str] | None = None) -> RunOutcome:
         """Execute code and wait for its reply, killing the kernel on memory overuse or a hang."""
-        message_id = self.client.execute(code, silent=False, store_history=False, allow_stdin=False,
-                                         user_expressions=user_expressions or {})
+        message_id = self._send(code, user_expressions)
         deadline = time.monotonic() + timeout_seconds
+        retried = False
         while True:
             self._drain_iopub()
             try:
@@ -103,6 +103,10 @@ class WatchedKernel:
             except queue.Empty:
                 reply = None
             if reply is not None and reply.get("parent_header", {}).get("msg_id") == message_id:
+                if reply["content"].get("status") == "aborted" and not retried:
+                    retried = True  # aborted by the kernel after an earlier interrupt: send it once more
+                    message_id = self._send(code, user_expressions)
+                    continue
                 return _outcome_of(reply["content"])
             if not self.is_alive():
                 return RunOutcome("dead", "the kernel died (the code crashed Python or called os._exit).")
@@ -113,6 +117,11 @@ class WatchedKernel:
                                             f"{self.limits.memory_limit_mb:.0f} MB.")
             if time.monotonic() > deadline:
                 return self._interrupt_after_timeout(message_id, timeout_seconds)
+
+    def _send(self, code: str, user_expressions: dict[str, str] | None) -> str:
+        """Send an execute request; stop_on_error=False, so an error or interrupt doesn't abort the next ones."""
+        return self.client.execute(code, silent=False, store_history=False, allow_stdin=False,
+                                   user_expressions=user_expressions or {}, stop_on_error=False)
 
     def _interrupt_after_timeout(self, message_id: str, timeout_seconds: float) -> RunOutcome:
         """Interrupt a cell that ran too long; kill the kernel if it doesn't stop."""
@@ -147,6 +156,8 @@ def _outcome_of(content: dict[str, Any]) -> RunOutcome:
     expressions = content.get("user_expressions") or {}
     if content.get("status") == "ok":
         return RunOutcome("ok", "", expressions)
+    if content.get("status") == "aborted":
+        return RunOutcome("error", "the kernel aborted this cell (after an earlier interrupt).", expressions)
     error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}".strip()
     return RunOutcome("error", error, expressions)
 

@@ -1,0 +1,37 @@
+"""The watched grading kernel on its own: interrupts, errors, memory and crashes (no TensorFlow)."""
+
+import pytest
+
+from dlcourse.grading.runner import Limits, WatchedKernel
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    """A started kernel in a scratch folder, stopped afterwards."""
+    watched = WatchedKernel(str(tmp_path), Limits(memory_limit_mb=800))
+    watched.start()
+    yield watched
+    watched.stop()
+
+
+def test_requests_after_an_interrupted_cell_still_run(kernel):
+    for attempt in range(3):
+        assert kernel.run("while True:\n    pass", timeout_seconds=1).status == "timeout"
+        outcome = kernel.run("value = 40 + 2", timeout_seconds=30, user_expressions={"v": "value"})
+        assert outcome.status == "ok", (attempt, outcome)
+        assert outcome.user_expressions["v"]["data"]["text/plain"] == "42"
+
+
+def test_requests_after_an_error_still_run(kernel):
+    assert kernel.run("raise ValueError('x')", timeout_seconds=30).error == "ValueError: x"
+    assert kernel.run("1 + 1", timeout_seconds=30).status == "ok"
+
+
+def test_memory_cap_kills_the_kernel(kernel):
+    outcome = kernel.run("hog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))", timeout_seconds=60)
+    assert outcome.status == "memory" and "memory limit of 800 MB" in outcome.error
+    assert not kernel.is_alive()
+
+
+def test_os_exit_is_reported_as_dead(kernel):
+    assert kernel.run("import os\nos._exit(1)", timeout_seconds=30).status == "dead"
