@@ -84,7 +84,9 @@ def graded(mini_course, student_notebook, tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     notebooks = {
         "correct": with_answers(student_notebook, solution_answers(mini_course)),
-        "partial": with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"], "ch01.relu": WRONG_RELU}),
+        # nbgrader-style placeholder in the moons cell: still "not attempted"
+        "partial": with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"], "ch01.relu": WRONG_RELU,
+                                                   "ch01.moons_classifier": "# YOUR CODE HERE\nraise NotImplementedError()"}),
         "wrong": with_answers(student_notebook, {
             "ch01.sigmoid": "def sigmoid(x):\n    return 1.0 / (1.0 + np.exp(x))",
             "ch01.relu": "def relu(x):\n    return max(x, 0)",
@@ -235,6 +237,7 @@ def test_summary_feedback_and_report_are_written(graded):
     assert "ch01.relu" in feedback and "failed" in feedback
     report = (out / "report.html").read_text()
     assert "data:image/png;base64," in report and "Most common failures" in report
+    assert "Likely mistake: `np.abs` turns negatives positive" in report
     assert "could not be graded" in report
 
 
@@ -308,44 +311,49 @@ def test_reading_repairs_duplicate_cell_ids_in_memory_only(student_notebook, tmp
     assert path.read_bytes() == before
 
 
-def grading_kernels(working_prefix):
-    """Processes whose working folder is a grading folder (kernels of `dlcourse grade`)."""
+def kernels_started_by(pid):
+    """The ipykernel processes among a process's descendants."""
     import psutil
 
-    found = []
-    for process in psutil.process_iter(["pid"]):
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    kernels = set()
+    for process in descendants:
         try:
-            if process.cwd().startswith(working_prefix):
-                found.append(process.pid)
+            if "ipykernel_launcher" in " ".join(process.cmdline()):
+                kernels.add(process.pid)
         except psutil.Error:
             continue
-    return found
+    return kernels
 
 
 def test_terminating_the_grader_stops_its_workers_and_kernels(mini_course, student_notebook, tmp_path):
     import signal
-    import tempfile
     import time
+
+    import psutil
 
     folder = tmp_path / "subs"
     folder.mkdir()
     for name in ("a", "b", "c"):
         nbformat.write(with_answers(student_notebook, {"ch01.sigmoid": "while True:\n    pass"}), str(folder / f"{name}.ipynb"))
-    prefix = str(pathlib.Path(tempfile.gettempdir()) / "dlcourse-grade-")
-    already_running = set(grading_kernels(prefix))
     process = subprocess.Popen([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(tmp_path / "out"),
                                 "--workers", "2", "--timeout", "600", "--course", str(mini_course)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while len(set(grading_kernels(prefix)) - already_running) < 2 and time.monotonic() < deadline:
+    kernels = set()
+    while len(kernels) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(set(grading_kernels(prefix)) - already_running) >= 2, "the grader never started its kernels"
+        kernels = kernels_started_by(process.pid)
+    assert len(kernels) >= 2, "the grader never started its kernels"
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
     deadline = time.monotonic() + 30
-    while set(grading_kernels(prefix)) - already_running and time.monotonic() < deadline:
+    while any(psutil.pid_exists(pid) for pid in kernels) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert set(grading_kernels(prefix)) - already_running == set()
+    assert [pid for pid in kernels if psutil.pid_exists(pid)] == []
 
 
 def test_deleted_exercise_cell_is_not_attempted(student_notebook):
@@ -381,3 +389,13 @@ def test_answers_are_found_by_name_when_cell_metadata_was_stripped(student_noteb
     assert steps["ch01.relu"].submitted and steps["ch01.relu"].source == CORRECT["ch01.relu"]
     assert not steps["ch01.sigmoid"].submitted, "an untouched placeholder is still not attempted"
     assert "# YOUR CODE HERE" in steps["ch01.sigmoid"].source
+
+
+def test_report_summarises_a_message_by_its_named_mistake():
+    from dlcourse.grading import reports
+
+    message = "On a mix of values (array([1.])):\nWrong values: expected 1, got 2.\nLikely mistake: forgot the bias."
+    assert reports.summary_line(message) == "Likely mistake: forgot the bias."
+    assert reports.summary_line("On a mix of values (x):\nWrong shape: expected (3,), got ().") == (
+        "Wrong shape: expected (3,), got ().")
+    assert reports.summary_line("Timed out: too slow.") == "Timed out: too slow."

@@ -116,6 +116,19 @@ def pass_rate_figure(rows: list[dict]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def summary_line(message: str) -> str:
+    """The line of a check message that names the problem: the named mistake, else the first diagnosis."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    for line in lines:
+        if line.startswith("Likely mistake:"):
+            return line
+    if lines[0].startswith("On ") and lines[0].endswith(":") and len(lines) > 1:
+        return lines[1]
+    return lines[0]
+
+
 def class_report(results: list[SubmissionResult], rows: list[dict], top: int = 10) -> str:
     """The class report: totals, pass-rate plot, most common failure messages and ungradable files."""
     graded = [result for result in results if not result.error]
@@ -124,14 +137,14 @@ def class_report(results: list[SubmissionResult], rows: list[dict], top: int = 1
     body = [f"<p>{len(results)} submission(s): {len(graded)} graded, {len(invalid)} could not be graded.</p>"]
     if image:
         body.append(f"<img alt='Pass rate per exercise' src='data:image/png;base64,{image}'>")
-    failures = collections.Counter((row["exercise"], row["message"].splitlines()[0] if row["message"] else "")
+    failures = collections.Counter((row["exercise"], summary_line(row["message"]))
                                    for row in rows if row["exercise"] and row["status"] in ("failed", "error"))
     if failures:
         items = "".join(f"<tr><td><code>{html.escape(exercise)}</code></td><td>{count}</td>"
                         f"<td><pre>{html.escape(message)}</pre></td></tr>"
                         for (exercise, message), count in failures.most_common(top))
         body.append("<h2>Most common failures</h2><table><tr><th>exercise</th><th>students</th>"
-                    f"<th>first line of the message</th></tr>{items}</table>")
+                    f"<th>what went wrong</th></tr>{items}</table>")
     if invalid:
         items = "".join(f"<tr><td>{html.escape(r.student)}</td><td>{html.escape(r.path)}</td>"
                         f"<td>{html.escape(r.error)}</td></tr>" for r in invalid)

@@ -225,6 +225,9 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, grader_n
     if result is None:
         return ExerciseOutcome(step.exercise_id, "error", "The check produced no result.")
     status, message = result["status"], result["message"]
+    if run.status == "error" and status != "passed" and run.error.startswith("NotImplementedError"):
+        return ExerciseOutcome(step.exercise_id, "not_attempted",
+                               "Not attempted: the exercise cell still raises NotImplementedError.")
     if run.status == "error" and status != "passed":
         prefix = f"Your exercise cell raised {run.error}"
         status, message = ("error", prefix) if status == "not_attempted" and step.submitted else (
