@@ -144,36 +144,38 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
         if on_progress:
             on_progress(done, len(found), result)
 
-    if workers <= 1 or len(pending) <= 1:
-        previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
-        try:
+    previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
+    try:
+        if workers <= 1 or len(pending) <= 1:
             for index in pending:
                 finish(index, grade_submission(found[index], root, limits))
-        finally:
-            signal.signal(signal.SIGTERM, previous_handler)
-    else:
-        context = multiprocessing.get_context("spawn")
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                      initializer=_exit_cleanly_on_sigterm)
-        previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
-        try:
-            futures = {pool.submit(_grade_in_worker, found[index], str(root), limits): index for index in pending}
-            for future in concurrent.futures.as_completed(futures):
-                index = futures[future]
-                try:
-                    result = SubmissionResult.from_dict(future.result())
-                except Exception as error:  # a worker process that died
-                    result = SubmissionResult(found[index].student, str(found[index].path),
-                                              _sha256_or_empty(found[index].path),
-                                              error=f"the grading worker failed ({type(error).__name__}: {error}).")
-                finish(index, result)
-        except BaseException:
-            _stop_pool(pool)  # interrupted: stop workers (and, through them, their kernels) now
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, previous_handler)
-        pool.shutdown()
+        else:
+            _grade_in_pool([found[index] for index in pending], pending, root, limits, workers, finish)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     return [results[index] for index in range(len(found))]
+
+
+def _grade_in_pool(chosen: list[submissions.Submission], indexes: list[int], root: pathlib.Path, limits: Limits,
+                   workers: int, finish: Callable[[int, SubmissionResult], None]) -> None:
+    """Grade submissions in worker processes, calling finish(index, result) as each completes."""
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_exit_cleanly_on_sigterm)
+    try:
+        futures = {pool.submit(_grade_in_worker, submission, str(root), limits): (index, submission)
+                   for index, submission in zip(indexes, chosen)}
+        for future in concurrent.futures.as_completed(futures):
+            index, submission = futures[future]
+            try:
+                result = SubmissionResult.from_dict(future.result())
+            except Exception as error:  # a worker process that died
+                result = SubmissionResult(submission.student, str(submission.path), _sha256_or_empty(submission.path),
+                                          error=f"the grading worker failed ({type(error).__name__}: {error}).")
+            finish(index, result)
+    except BaseException:
+        _stop_pool(pool)  # interrupted: stop workers (and, through them, their kernels) now
+        raise
+    pool.shutdown()
 
 
 def _raise_system_exit(signal_number, frame):

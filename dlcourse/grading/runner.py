@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import os
 import queue
 import secrets
@@ -200,7 +201,7 @@ def grade_steps(steps: list[Step], limits: Limits) -> list[ExerciseOutcome]:
             if run.status in ("ok", "error"):
                 replayable.append(step.source)
             if step.kind == "exercise":
-                outcomes.append(_check_exercise(kernel, step, run, grader_name, limits, replayable))
+                outcomes.append(_check_exercise(kernel, step, run, grader_name, limits))
     finally:
         kernel.stop()
         shutil.rmtree(working_directory, ignore_errors=True)
@@ -208,31 +209,28 @@ def grade_steps(steps: list[Step], limits: Limits) -> list[ExerciseOutcome]:
 
 
 def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, grader_name: str,
-                    limits: Limits, replayable: list[str]) -> ExerciseOutcome:
-    """Check the exercise's answer as it is right now, after its cell ran."""
+                    limits: Limits) -> ExerciseOutcome:
+    """Check the exercise's answer as it is right now, after its cell ran (a dead kernel is replayed by the caller)."""
     if run.status in ("timeout", "memory", "dead"):
-        if not kernel.is_alive():
-            _replay(kernel, replayable, limits)
         what = f"crashed: {run.error}" if run.status == "dead" else f"was {run.error}"
         return ExerciseOutcome(step.exercise_id, "error", f"Your exercise cell {what}")
     check_code = f"{grader_name}.grade({step.exercise_id!r}, lambda: ({step.answer_expression}))"
     check = kernel.run(check_code, limits.cell_timeout_seconds + 30, {"result": f"{grader_name}.last_result"})
     if check.status != "ok":
-        if not kernel.is_alive():
-            _replay(kernel, replayable, limits)
         return ExerciseOutcome(step.exercise_id, "error", f"The check could not run: {check.error}")
     result = _parse_result(check.user_expressions.get("result", {}))
     if result is None:
         return ExerciseOutcome(step.exercise_id, "error", "The check produced no result.")
     status, message = result["status"], result["message"]
-    if run.status == "error" and status != "passed" and run.error.startswith("NotImplementedError"):
+    if run.status != "error" or status == "passed":
+        return ExerciseOutcome(step.exercise_id, status, message)
+    if run.error.startswith("NotImplementedError"):
         return ExerciseOutcome(step.exercise_id, "not_attempted",
                                "Not attempted: the exercise cell still raises NotImplementedError.")
-    if run.status == "error" and status != "passed":
-        prefix = f"Your exercise cell raised {run.error}"
-        status, message = ("error", prefix) if status == "not_attempted" and step.submitted else (
-            status, f"{prefix}\n{message}")
-    return ExerciseOutcome(step.exercise_id, status, message)
+    prefix = f"Your exercise cell raised {run.error}"
+    if status == "not_attempted" and step.submitted:
+        return ExerciseOutcome(step.exercise_id, "error", prefix)
+    return ExerciseOutcome(step.exercise_id, status, f"{prefix}\n{message}")
 
 
 def _parse_result(expression: dict[str, Any]) -> dict[str, Any] | None:
@@ -241,8 +239,6 @@ def _parse_result(expression: dict[str, Any]) -> dict[str, Any] | None:
         return None
     text = expression.get("data", {}).get("text/plain", "")
     try:
-        import json
-
         return json.loads(ast.literal_eval(text))
     except (ValueError, SyntaxError):
         return None
