@@ -23,11 +23,18 @@ KERNEL_START_SECONDS = 60
 
 @dataclasses.dataclass
 class Limits:
-    """Resource limits for grading one submission."""
+    """Resource limits and isolation for grading one submission (JSON-ready through dataclasses.asdict)."""
 
     cell_timeout_seconds: float = 120.0
     notebook_timeout_seconds: float = 900.0
     memory_limit_mb: float = 4096.0
+    sandbox: bool = False  # run the kernel under bubblewrap (see sandbox.py)
+    hidden_paths: tuple[str, ...] = ()  # folders a sandboxed kernel must not see, e.g. --out and the course root
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Limits":
+        """Rebuild Limits saved with dataclasses.asdict."""
+        return cls(**{**data, "hidden_paths": tuple(data.get("hidden_paths", ()))})
 
 
 @dataclasses.dataclass
