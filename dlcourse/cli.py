@@ -6,8 +6,12 @@ import argparse
 import os
 import pathlib
 import sys
+from typing import TYPE_CHECKING
 
 from dlcourse import course
+
+if TYPE_CHECKING:
+    from dlcourse.grading import SubmissionResult
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by grade and check: time and memory limits, and the course folder."""
+    """Options shared by grade and check: time and memory limits, the course folder and the sandbox."""
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds allowed for each exercise cell (default: 120)")
     parser.add_argument("--notebook-timeout", type=float, default=900.0,
@@ -60,14 +64,44 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory cap of a grading kernel in MB (default: 4096)")
     parser.add_argument("--course", type=pathlib.Path, default=None,
                         help="course folder whose solutions/ define the official notebooks (default: this one)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="run student code in a bubblewrap sandbox that can't see the course, the outputs "
+                             "or the submissions")
 
 
-def limits_from(arguments: argparse.Namespace):
-    """The grading Limits given on the command line."""
+def limits_from(arguments: argparse.Namespace, submission_paths: list[pathlib.Path] | None = None):
+    """The grading Limits given on the command line (with --sandbox, the folders student code must not see)."""
     from dlcourse.grading.runner import Limits
 
+    hidden_paths = hidden_paths_for(arguments, submission_paths or []) if arguments.sandbox else ()
     return Limits(cell_timeout_seconds=arguments.timeout, notebook_timeout_seconds=arguments.notebook_timeout,
-                  memory_limit_mb=arguments.memory_mb)
+                  memory_limit_mb=arguments.memory_mb, sandbox=arguments.sandbox, hidden_paths=hidden_paths)
+
+
+def hidden_paths_for(arguments: argparse.Namespace, submission_paths: list[pathlib.Path]) -> tuple[str, ...]:
+    """Folders a sandboxed kernel must not see: the course, this repository, --out and the submissions' folders.
+
+    The submissions' folders are the folders given on the command line, the folders of the files given, and the
+    folders of the submissions found (a linked file may lie elsewhere); a folder inside another one is left out.
+    """
+    inputs = arguments.submissions if arguments.command == "grade" else [arguments.notebook]
+    folders = [arguments.course or course.repository_root(), course.repository_root()]
+    if arguments.command == "grade":
+        folders.append(arguments.out)
+    folders.extend(path if path.is_dir() else path.parent for path in inputs)
+    folders.extend(path.parent for path in submission_paths)
+    resolved = list(dict.fromkeys(folder.resolve() for folder in folders))
+    return tuple(str(folder) for folder in resolved
+                 if not any(other != folder and other in folder.parents for other in resolved))
+
+
+def sandbox_problem() -> str:
+    """Why --sandbox can't be used on this machine, or ''."""
+    try:
+        from dlcourse.grading import sandbox
+    except ImportError:
+        return "sandbox support is not available in this installation."
+    return sandbox.sandbox_problem()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +189,27 @@ def run_grade(arguments: argparse.Namespace) -> int:
             return 2
     found = submissions.find_submissions(arguments.submissions, student_map)
     root = (arguments.course or course.repository_root()).resolve()
-    results = grading.grade_all(found, arguments.out / "results", limits_from(arguments), arguments.workers,
+    limits = limits_from(arguments, [submission.path for submission in found])
+    results = grading.grade_all(found, arguments.out / "results", limits, arguments.workers,
                                 arguments.force, root, grading.progress_bar)
     reports.write_reports(results, arguments.out)
-    graded = sum(1 for result in results if not result.error)
-    print(f"Graded {graded} of {len(results)} submission(s); see {arguments.out / 'summary.csv'} "
-          f"and {arguments.out / 'report.html'}.")
+    print(f"{grading_summary(results)} See {arguments.out / 'summary.csv'} and {arguments.out / 'report.html'}.")
     return 0
+
+
+def grading_summary(results: list[SubmissionResult]) -> str:
+    """One sentence: how many submissions were graded, how many were bad files, how many hit a grader failure."""
+    graded = sum(1 for result in results if not result.error and not result.grader_error)
+    bad_files = sum(1 for result in results if result.error)
+    grader_failures = sum(1 for result in results if result.grader_error and not result.error)
+    sentence = f"Graded {graded} of {len(results)} submission(s)"
+    if bad_files:
+        sentence += f"; {bad_files} could not be graded (bad file)"
+    if grader_failures:
+        one = grader_failures == 1
+        sentence += (f"; {grader_failures} hit a grader failure and {'was' if one else 'were'} not saved: "
+                     f"run the same command again to retry {'it' if one else 'them'}")
+    return sentence + "."
 
 
 def usage_problem(arguments: argparse.Namespace) -> str:
@@ -173,6 +221,9 @@ def usage_problem(arguments: argparse.Namespace) -> str:
         return "--workers, --timeout and --memory-mb must be positive"
     if arguments.course is not None and not (arguments.course / "solutions").is_dir():
         return f"--course {arguments.course} has no solutions/ folder"
+    problem = sandbox_problem() if arguments.sandbox else ""
+    if problem:
+        return f"--sandbox can't be used: {problem}"
     try:
         arguments.out.mkdir(parents=True, exist_ok=True)
         probe = arguments.out / ".dlcourse-write-test"
@@ -190,6 +241,10 @@ def run_check(arguments: argparse.Namespace) -> int:
 
     if not arguments.notebook.is_file():
         print(f"dlcourse check: no such notebook: {arguments.notebook}", file=sys.stderr)
+        return 2
+    problem = sandbox_problem() if arguments.sandbox else ""
+    if problem:
+        print(f"dlcourse check: --sandbox can't be used: {problem}", file=sys.stderr)
         return 2
     submission = submissions.Submission(arguments.notebook.resolve(), submissions.student_id_for(arguments.notebook))
     root = (arguments.course or course.repository_root()).resolve()

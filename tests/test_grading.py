@@ -96,7 +96,7 @@ def statuses(table, student):
 def test_grading_completes_with_exit_code_zero(graded):
     out, _, _, run, _ = graded
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "Graded 10 of 14 submission(s)" in run.stdout
+    assert "Graded 10 of 14 submission(s); 4 could not be graded (bad file). See " in run.stdout
 
 
 def test_submissions_are_byte_identical_afterwards(graded):
@@ -175,6 +175,7 @@ def test_summary_feedback_and_report_are_written(graded):
     assert summary["correct"]["points"] == "7.0" and summary["correct"]["percent"] == "100.0"
     assert summary["partial"]["percent"] == "14.3"
     assert "not valid JSON" in summary["malformed"]["problems"]
+    assert {row["grader_failures"] for row in summary.values()} == {"0"}, "crashes and hangs are the students' errors"
     feedback = (out / "feedback" / "partial.html").read_text()
     assert "ch01.relu" in feedback and "failed" in feedback
     report = (out / "report.html").read_text()

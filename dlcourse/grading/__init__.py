@@ -1,7 +1,9 @@
 """The instructor grader: transplant each submission's answers into the official notebook and check them.
 
-`dlcourse grade` and `dlcourse check` use this package. Student code only ever runs inside a fresh
-kernel process (see runner.py); this process never imports TensorFlow and never writes submissions.
+`dlcourse grade` and `dlcourse check` use this package. `grade_notebook_bytes` grades one notebook, plain data in
+and plain data out; each submission is graded by it in a worker process of its own, started and watched by the
+supervisor in worker.py. Student code only ever runs inside a fresh kernel process that the worker starts (see
+runner.py); neither process imports TensorFlow, and no process writes submissions.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import multiprocessing
-import os
 import pathlib
 import re
-import signal
 import sys
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from dlcourse import course
 from dlcourse.grading import runner, submissions
 from dlcourse.grading.runner import Limits
+
+if TYPE_CHECKING:  # worker.py is imported lazily: `python -m dlcourse.grading.worker` imports this package first
+    from dlcourse.grading.worker import Supervisor
 
 
 @dataclasses.dataclass
@@ -32,9 +34,10 @@ class SubmissionResult:
     path: str
     sha256: str
     chapter: str = ""
-    error: str = ""
+    error: str = ""  # the file can't be graded (malformed, empty, unknown chapter ...): the student's problem
     seconds: float = 0.0
     exercises: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    grader_error: str = ""  # the grader itself failed on it, even on a retry: not graded, and never saved
 
     @property
     def points(self) -> float:
@@ -52,8 +55,9 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SubmissionResult":
-        """Rebuild a result saved by to_dict."""
-        return cls(**data)
+        """Rebuild a result saved by to_dict (older saved results lack grader_error; unknown keys are ignored)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 def points_for(exercise_id: str) -> float:
@@ -63,31 +67,73 @@ def points_for(exercise_id: str) -> float:
     return float(getattr(checks.get_exercise(exercise_id), "points", 1.0))
 
 
-def grade_submission(submission: submissions.Submission, root: pathlib.Path, limits: Limits) -> SubmissionResult:
-    """Grade one submission; every failure becomes part of the result, never an exception."""
+def grade_notebook_bytes(data: bytes, file_name: str, root: str | pathlib.Path, limits: Limits) -> dict[str, Any]:
+    """Grade one notebook given as bytes: plain data in, a JSON-ready dict out, and never an Exception.
+
+    The dict has `chapter`, `error` (the file can't be graded: malformed, empty, unknown chapter ...),
+    `grader_error` (the grader itself failed), `seconds` and `exercises` (exercise, status, points, max_points,
+    message). This is the unit of work of a grading worker, and of a distributed engine. SystemExit (a worker's
+    SIGTERM handler) and KeyboardInterrupt still unwind, so that the kernel is stopped.
+    """
     started = time.monotonic()
+    outcome: dict[str, Any] = {"chapter": "", "error": "", "grader_error": "", "seconds": 0.0, "exercises": []}
     try:
-        sha256 = submissions.file_sha256(submission.path)
-    except OSError as error:
-        return SubmissionResult(submission.student, str(submission.path), "", error=f"could not read the file ({error}).")
-    result = SubmissionResult(submission.student, str(submission.path), sha256)
-    try:
-        notebook = submissions.read_submission_notebook(submission.path)
+        notebook = submissions.notebook_from_bytes(data, file_name)
         chapter = submissions.chapter_of(notebook)
-        result.chapter = chapter.chapter_id
-        steps = submissions.transplant(submissions.official_notebook(chapter, root), notebook)
-        outcomes = runner.grade_steps(steps, limits)
+        outcome["chapter"] = chapter.chapter_id
+        steps = submissions.transplant(submissions.official_notebook(chapter, pathlib.Path(root)), notebook)
+        outcome["exercises"] = exercise_rows(runner.grade_steps(steps, limits))
     except submissions.SubmissionError as error:
-        result.error = str(error)
-    except Exception as error:  # a grader-side failure still yields a row, and the batch goes on
-        result.error = f"the grader failed on this submission ({type(error).__name__}: {error})."
-    else:
-        for outcome in outcomes:
-            maximum = points_for(outcome.exercise_id)
-            result.exercises.append({"exercise": outcome.exercise_id, "status": outcome.status,
-                                     "points": maximum if outcome.status == "passed" else 0.0,
-                                     "max_points": maximum, "message": outcome.message})
-    result.seconds = round(time.monotonic() - started, 1)
+        outcome["error"] = str(error)
+    except Exception as error:  # runner.GraderFailure included: the grader's fault, not the file's
+        outcome["grader_error"] = f"the grader failed on this submission ({type(error).__name__}: {error})."
+    outcome["seconds"] = round(time.monotonic() - started, 1)
+    return outcome
+
+
+def exercise_rows(outcomes: list[runner.ExerciseOutcome]) -> list[dict[str, Any]]:
+    """The JSON-ready rows of graded exercises, with their points."""
+    rows = []
+    for outcome in outcomes:
+        maximum = points_for(outcome.exercise_id)
+        rows.append({"exercise": outcome.exercise_id, "status": outcome.status,
+                     "points": maximum if outcome.status == "passed" else 0.0, "max_points": maximum,
+                     "message": outcome.message})
+    return rows
+
+
+def grade_submission(submission: submissions.Submission, root: pathlib.Path, limits: Limits,
+                     worker_command: Sequence[str] | None = None) -> SubmissionResult:
+    """Grade one submission in a supervised worker process; every failure becomes part of the result.
+
+    This is what `dlcourse check` runs: a notebook that kills its grader (or the grader's process group) can't
+    kill the caller. A grader failure is retried once in a fresh worker, then reported in `grader_error`.
+    SIGTERM or Ctrl-C stops the worker and its kernel. worker_command replaces the worker (for tests).
+    """
+    from dlcourse.grading import worker
+
+    with worker.supervised(worker_command) as supervisor:
+        return grade_supervised(supervisor, submission, root, limits)
+
+
+def grade_supervised(supervisor: Supervisor, submission: submissions.Submission, root: pathlib.Path,
+                     limits: Limits) -> SubmissionResult:
+    """Grade one submission through a worker.Supervisor; never raises an Exception."""
+    from dlcourse.grading import worker
+
+    try:
+        data = submission.path.read_bytes()
+    except OSError as error:
+        return SubmissionResult(submission.student, str(submission.path), "",
+                                error=f"could not read the file ({error}).")
+    result = SubmissionResult(submission.student, str(submission.path), hashlib.sha256(data).hexdigest())
+    try:
+        outcome = supervisor.grade(worker.WorkerJob(data, submission.path.name, str(root), limits))
+    except Exception as error:  # a supervisor bug still yields a row, and the batch goes on
+        result.grader_error = f"the grading supervisor failed on this submission ({type(error).__name__}: {error})."
+        return result
+    result.chapter, result.error, result.grader_error = outcome["chapter"], outcome["error"], outcome["grader_error"]
+    result.seconds, result.exercises = outcome["seconds"], outcome["exercises"]
     return result
 
 
@@ -98,27 +144,29 @@ def result_file_name(submission: submissions.Submission) -> str:
     return f"{safe_student}--{path_hash}.json"
 
 
+# Grader failures that older versions saved as if they were the file's fault; such a result is graded again.
+LEGACY_GRADER_FAILURES = ("the grading worker failed (", "the grader failed on this submission (")
+
+
 def load_saved_result(path: pathlib.Path, sha256: str) -> SubmissionResult | None:
-    """A previously saved result, if it exists and is for the same submission content."""
+    """A previously saved result, if it exists, is for the same submission content and is not a grader failure."""
     try:
         saved = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    return saved if saved.sha256 == sha256 else None
-
-
-def _grade_in_worker(submission: submissions.Submission, root: str, limits: Limits) -> dict[str, Any]:
-    """Process-pool entry point; a terminated worker exits at once (its kernel is already stopped)."""
-    try:
-        return grade_submission(submission, pathlib.Path(root), limits).to_dict()
-    except SystemExit:
-        os._exit(143)  # the pool would otherwise catch SystemExit and start on the next submission
+    if saved.sha256 != sha256 or saved.grader_error or saved.error.startswith(LEGACY_GRADER_FAILURES):
+        return None
+    return saved
 
 
 def grade_all(found: list[submissions.Submission], results_directory: pathlib.Path, limits: Limits,
               workers: int = 1, force: bool = False, root: pathlib.Path | None = None,
               on_progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
-    """Grade every submission (resuming from saved results unless force), saving each result as it finishes."""
+    """Grade every submission (resuming from saved results unless force), saving each result as it finishes.
+
+    At most `workers` submissions are graded at once, each in a worker process of its own. A result with a
+    grader_error is not saved, so that running the same command again grades that submission again.
+    """
     from dlcourse import progress
 
     root = root or course.repository_root()
@@ -139,67 +187,33 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
     def finish(index: int, result: SubmissionResult) -> None:
         nonlocal done
         results[index] = result
-        progress.write_json_atomically(results_directory / result_file_name(found[index]), result.to_dict())
+        if not result.grader_error:
+            progress.write_json_atomically(results_directory / result_file_name(found[index]), result.to_dict())
         done += 1
         if on_progress:
             on_progress(done, len(found), result)
 
-    previous_handler = signal.signal(signal.SIGTERM, _raise_system_exit)
-    try:
-        if workers <= 1 or len(pending) <= 1:
-            for index in pending:
-                finish(index, grade_submission(found[index], root, limits))
-        else:
-            _grade_in_pool([found[index] for index in pending], pending, root, limits, workers, finish)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    _grade_pending(found, pending, root, limits, workers, finish)
     return [results[index] for index in range(len(found))]
 
 
-def _grade_in_pool(chosen: list[submissions.Submission], indexes: list[int], root: pathlib.Path, limits: Limits,
+def _grade_pending(found: list[submissions.Submission], pending: list[int], root: pathlib.Path, limits: Limits,
                    workers: int, finish: Callable[[int, SubmissionResult], None]) -> None:
-    """Grade submissions in worker processes, calling finish(index, result) as each completes."""
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_exit_cleanly_on_sigterm)
-    try:
-        futures = {pool.submit(_grade_in_worker, submission, str(root), limits): (index, submission)
-                   for index, submission in zip(indexes, chosen)}
-        for future in concurrent.futures.as_completed(futures):
-            index, submission = futures[future]
-            try:
-                result = SubmissionResult.from_dict(future.result())
-            except Exception as error:  # a worker process that died
-                result = SubmissionResult(submission.student, str(submission.path), _sha256_or_empty(submission.path),
-                                          error=f"the grading worker failed ({type(error).__name__}: {error}).")
-            finish(index, result)
-    except BaseException:
-        _stop_pool(pool)  # interrupted: stop workers (and, through them, their kernels) now
-        raise
-    pool.shutdown()
+    """Grade found[index] for each pending index, `workers` at once, calling finish(index, result) as each completes."""
+    from dlcourse.grading import worker
 
-
-def _raise_system_exit(signal_number, frame):
-    """SIGTERM handler: unwind normally, so that `finally` blocks stop kernels."""
-    raise SystemExit(128 + signal_number)
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """Worker initializer: a terminated worker still shuts its kernel down."""
-    signal.signal(signal.SIGTERM, _raise_system_exit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates workers
-
-
-def _stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Cancel queued work and terminate the worker processes."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=20)
-        if process.is_alive():
-            process.kill()
+    if not pending:
+        return
+    with worker.supervised() as supervisor:
+        threads = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers),
+                                                        thread_name_prefix="dlcourse-grade")
+        try:
+            futures = {threads.submit(grade_supervised, supervisor, found[index], root, limits): index
+                       for index in pending}
+            for future in concurrent.futures.as_completed(futures):
+                finish(futures[future], future.result())
+        finally:
+            threads.shutdown(wait=False, cancel_futures=True)  # when interrupted, `supervised` stops the workers
 
 
 def _sha256_or_empty(path: pathlib.Path) -> str:

@@ -13,19 +13,19 @@ from dlcourse import files
 from dlcourse.grading import SubmissionResult
 
 GRADE_COLUMNS = ("student", "chapter", "exercise", "status", "points", "max_points", "message")
-SUMMARY_COLUMNS = ("student", "submissions", "points", "max_points", "percent", "problems")
+SUMMARY_COLUMNS = ("student", "submissions", "points", "max_points", "percent", "problems", "grader_failures")
 _STATUS_COLOURS = {"passed": "#1e7e34", "failed": "#b02a37", "error": "#b02a37", "not_attempted": "#6c5d00",
-                   "invalid": "#b02a37"}
+                   "invalid": "#b02a37", "grader_error": "#6f42c1"}
 
 
 def grade_rows(results: list[SubmissionResult]) -> list[dict]:
-    """One row per student x exercise; an ungradable submission gets one 'invalid' row."""
+    """One row per student x exercise; one 'invalid' row per bad file, one 'grader_error' row per grader failure."""
     rows = []
     for result in results:
-        if result.error:
+        if result.error or result.grader_error:
             rows.append({"student": result.student, "chapter": result.chapter, "exercise": "",
-                         "status": "invalid", "points": 0, "max_points": 0,
-                         "message": f"{pathlib.Path(result.path).name}: {result.error}"})
+                         "status": "invalid" if result.error else "grader_error", "points": 0, "max_points": 0,
+                         "message": f"{pathlib.Path(result.path).name}: {result.error or result.grader_error}"})
             continue
         for exercise in result.exercises:
             rows.append({"student": result.student, "chapter": result.chapter, **exercise})
@@ -33,7 +33,7 @@ def grade_rows(results: list[SubmissionResult]) -> list[dict]:
 
 
 def summary_rows(results: list[SubmissionResult]) -> list[dict]:
-    """One row per student: submissions, points, maximum, percent, and any ungradable files."""
+    """One row per student: submissions, points, maximum, percent, ungradable files and grader failures."""
     by_student: dict[str, list[SubmissionResult]] = collections.defaultdict(list)
     for result in results:
         by_student[result.student].append(result)
@@ -44,7 +44,8 @@ def summary_rows(results: list[SubmissionResult]) -> list[dict]:
         maximum = sum(result.max_points for result in own)
         problems = "; ".join(f"{pathlib.Path(r.path).name}: {r.error}" for r in own if r.error)
         rows.append({"student": student, "submissions": len(own), "points": points, "max_points": maximum,
-                     "percent": round(100.0 * points / maximum, 1) if maximum else 0.0, "problems": problems})
+                     "percent": round(100.0 * points / maximum, 1) if maximum else 0.0, "problems": problems,
+                     "grader_failures": sum(1 for result in own if result.grader_error)})
     return rows
 
 
@@ -75,6 +76,11 @@ def feedback_page(student: str, results: list[SubmissionResult]) -> str:
         if result.error:
             parts.append(f"<h2>{name}</h2><p style='color:#b02a37'>This notebook could not be graded: "
                          f"{html.escape(result.error)}</p>")
+            continue
+        if result.grader_error:
+            parts.append(f"<h2>{name}</h2><p style='color:{_STATUS_COLOURS['grader_error']}'>This notebook could not "
+                         "be graded because of a grader failure; it will be graded again: "
+                         f"{html.escape(result.grader_error)}</p>")
             continue
         rows = "".join(
             f"<tr><td><code>{html.escape(row['exercise'])}</code></td>"
@@ -130,11 +136,13 @@ def summary_line(message: str) -> str:
 
 
 def class_report(results: list[SubmissionResult], rows: list[dict], top: int = 10) -> str:
-    """The class report: totals, pass-rate plot, most common failure messages and ungradable files."""
-    graded = [result for result in results if not result.error]
+    """The class report: totals, pass-rate plot, most common failure messages, ungradable files, grader failures."""
+    graded = [result for result in results if not result.error and not result.grader_error]
     invalid = [result for result in results if result.error]
+    grader_failed = [result for result in results if result.grader_error and not result.error]
     image = pass_rate_figure(rows)
-    body = [f"<p>{len(results)} submission(s): {len(graded)} graded, {len(invalid)} could not be graded.</p>"]
+    body = [f"<p>{len(results)} submission(s): {len(graded)} graded, {len(invalid)} could not be graded, "
+            f"{len(grader_failed)} hit a grader failure.</p>"]
     if image:
         body.append(f"<img alt='Pass rate per exercise' src='data:image/png;base64,{image}'>")
     failures = collections.Counter((row["exercise"], summary_line(row["message"]))
@@ -150,6 +158,12 @@ def class_report(results: list[SubmissionResult], rows: list[dict], top: int = 1
                         f"<td>{html.escape(r.error)}</td></tr>" for r in invalid)
         body.append("<h2>Submissions that could not be graded</h2><table><tr><th>student</th><th>file</th>"
                     f"<th>problem</th></tr>{items}</table>")
+    if grader_failed:
+        items = "".join(f"<tr><td>{html.escape(r.student)}</td><td>{html.escape(r.path)}</td>"
+                        f"<td>{html.escape(r.grader_error)}</td></tr>" for r in grader_failed)
+        body.append("<h2>Grader failures (not the students' fault)</h2><p>These submissions were not graded and "
+                    "not saved: run the same command again to grade them.</p><table><tr><th>student</th>"
+                    f"<th>file</th><th>what failed</th></tr>{items}</table>")
     return _page("Class report", "".join(body))
 
 
@@ -173,6 +187,8 @@ def format_result_table(result: SubmissionResult) -> str:
 
     if result.error:
         return f"{result.path}: could not be graded: {result.error}"
+    if result.grader_error:
+        return f"{result.path}: could not be graded because of a grader failure: {result.grader_error}"
     rows = [(row["exercise"], row["status"].replace("_", " "), f"{row['points']:g}/{row['max_points']:g}",
              (row["message"].splitlines() or [""])[0][:90]) for row in result.exercises]
     rows.append(("total", "", f"{result.points:g}/{result.max_points:g}", ""))

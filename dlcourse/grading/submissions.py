@@ -82,12 +82,20 @@ def file_sha256(path: pathlib.Path) -> str:
 
 def read_submission_notebook(path: pathlib.Path) -> Any:
     """Parse a submission (read only), upgrading old nbformat versions; SubmissionError if it isn't a notebook."""
-    import nbformat
-
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise SubmissionError(f"could not read the file ({error.strerror}).") from None
+    return notebook_from_bytes(raw, path.name)
+
+
+def notebook_from_bytes(raw: bytes, file_name: str) -> Any:
+    """Parse a submission from its bytes, upgrading old nbformat; SubmissionError if it isn't a notebook.
+
+    `file_name` is the submission's name; the messages leave it out, as callers put it in front of them.
+    """
+    import nbformat
+
     if not raw.strip():
         raise SubmissionError("the file is empty.")
     try:

@@ -1,0 +1,338 @@
+"""Each submission graded in a process of its own: the worker (`python -m dlcourse.grading.worker`) and its supervisor.
+
+A worker reads one JSON job on stdin, grades it with `dlcourse.grading.grade_notebook_bytes` and prints one JSON
+document, the result, on stdout. The supervisor, in the grader's own process, starts every worker in a session of
+its own, so that a submission that kills its worker (or the worker's process group) harms no other submission. It
+gives a worker a generous wall-clock limit, retries a failed worker once in a fresh process, and stops every worker
+(and, through them, their kernels) when the grader itself is terminated or interrupted.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import IO, Any, Iterator, Sequence
+
+from dlcourse.grading import runner
+
+WORKER_COMMAND = (sys.executable, "-m", "dlcourse.grading.worker")
+SCRATCH_VARIABLE = "DLCOURSE_WORKER_SCRATCH"  # a folder for the worker's temporary folders, removed after it ends
+ATTEMPTS = 2  # a grader failure is retried once, in a fresh process
+EXTRA_SECONDS = 120.0  # on top of the notebook limit and one cell limit: kernel starts, checks, replays
+STOP_GRACE_SECONDS = 10.0  # how long terminated workers get to stop their kernels before SIGKILL
+ORPHAN_POLL_SECONDS = 1.0
+STDERR_TAIL_BYTES = 4000
+DETAIL_CHARACTERS = 300
+RETRY_HINT = ("Its own code may have killed the grader, or the machine ran out of memory: "
+              "grade it again, or use --sandbox.")
+GRADER_HINT = "This is a fault of the grader, not of the notebook: grade it again, and report it if it keeps failing."
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerJob:
+    """One submission for a worker: its bytes, its file name, the course root and the limits."""
+
+    data: bytes
+    file_name: str
+    root: str
+    limits: runner.Limits
+
+    def to_json(self) -> bytes:
+        """The job as the JSON document a worker reads on stdin."""
+        return json.dumps({"notebook": base64.b64encode(self.data).decode("ascii"), "file_name": self.file_name,
+                           "root": self.root, "limits": dataclasses.asdict(self.limits)}).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, text: bytes) -> "WorkerJob":
+        """Rebuild a job written by to_json."""
+        job = json.loads(text)
+        return cls(base64.b64decode(job["notebook"]), job["file_name"], job["root"],
+                   runner.Limits.from_dict(job["limits"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why an attempt gave no grade: kind is died (by a signal), exited, timeout, garbled (no result) or grader."""
+
+    kind: str
+    detail: str
+
+
+def time_limit_for(limits: runner.Limits) -> float:
+    """A worker's wall-clock limit: the notebook limit, plus one cell limit and some room for kernel starts."""
+    return limits.notebook_timeout_seconds + limits.cell_timeout_seconds + EXTRA_SECONDS
+
+
+class Supervisor:
+    """Runs grading jobs in worker processes, a fresh one per attempt, and can stop them all at once."""
+
+    def __init__(self, worker_command: Sequence[str] | None = None, time_limit_seconds: float | None = None) -> None:
+        """worker_command starts a worker (default: this module); time_limit_seconds overrides time_limit_for."""
+        self.worker_command = list(worker_command or WORKER_COMMAND)
+        self.time_limit_seconds = time_limit_seconds
+        self.stopping = False
+        self._lock = threading.Lock()
+        self._running: dict[subprocess.Popen, str] = {}  # each running worker and its scratch folder
+
+    def grade(self, job: WorkerJob) -> dict[str, Any]:
+        """The job's result; a grader failure is retried once in a fresh worker, then reported in grader_error."""
+        started = time.monotonic()
+        failures: list[Failure] = []
+        chapter = ""
+        while len(failures) < ATTEMPTS and not self.stopping:
+            outcome, failure = self.attempt(job)
+            if failure is None:
+                return outcome
+            failures.append(failure)
+            chapter = outcome["chapter"] if outcome else chapter
+        return failed_outcome(failures, chapter, time.monotonic() - started)
+
+    def attempt(self, job: WorkerJob) -> tuple[dict[str, Any] | None, Failure | None]:
+        """Grade the job once in a fresh worker: (its result, None), or (its result if any, why it failed)."""
+        time_limit = self.time_limit_seconds or time_limit_for(job.limits)
+        with tempfile.TemporaryFile() as stderr:
+            try:
+                process = self._start(stderr)
+            except OSError as error:
+                return None, Failure("died", f"it could not be started ({error})")
+            if process is None:
+                return None, Failure("died", "the grader was stopped")
+            try:
+                stdout, _ = process.communicate(job.to_json(), timeout=time_limit)
+            except subprocess.TimeoutExpired:
+                kill_process_tree(process)
+                process.communicate()
+                self._forget(process)
+                return None, Failure("timeout", f"it ran past its time limit of {time_limit:g} s and was killed")
+            self._forget(process)  # (on SIGTERM or Ctrl-C it stays listed, so that `stop` ends it)
+            return interpret_exit(process.returncode, stdout, tail_of(stderr))
+
+    def stop(self) -> None:
+        """Stop every worker: SIGTERM (a worker then stops its kernel), then SIGKILL whatever is left."""
+        with self._lock:
+            self.stopping = True
+            processes = list(self._running)
+        descendants = {process.pid: descendants_of(process.pid) for process in processes}
+        for process in processes:
+            with contextlib.suppress(OSError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and any(process.poll() is None for process in processes):
+            time.sleep(0.1)
+        for process in processes:
+            kill_process_tree(process, descendants[process.pid])
+            self._forget(process)
+
+    def _forget(self, process: subprocess.Popen) -> None:
+        """Take an ended worker off the list of running ones, and remove its scratch folder."""
+        with self._lock:
+            scratch = self._running.pop(process, None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _start(self, stderr: IO[bytes]) -> subprocess.Popen | None:
+        """Start a worker in a session of its own with a fresh scratch folder, unless stopping (then None)."""
+        with self._lock:
+            if self.stopping:
+                return None
+            scratch = tempfile.mkdtemp(prefix="dlcourse-worker-")
+            try:
+                process = subprocess.Popen(self.worker_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=stderr, start_new_session=True,
+                                           env={**os.environ, SCRATCH_VARIABLE: scratch})
+            except OSError:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            self._running[process] = scratch
+            return process
+
+
+def descendants_of(pid: int) -> list[Any]:
+    """The psutil processes below a process (a grading kernel runs in a session of its own)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def kill_process_tree(process: subprocess.Popen, descendants: list[Any] | None = None) -> None:
+    """SIGKILL a worker that still runs, its process group, and its descendants (found now if not given)."""
+    import psutil
+
+    descendants = descendants_of(process.pid) if descendants is None else descendants
+    if process.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+    for descendant in descendants:
+        with contextlib.suppress(psutil.Error):
+            descendant.kill()
+
+
+def tail_of(stream: IO[bytes]) -> str:
+    """The last few thousand characters written to a worker's stderr file."""
+    stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, stream.tell() - STDERR_TAIL_BYTES))
+    return stream.read().decode("utf-8", errors="replace")
+
+
+def interpret_exit(returncode: int, stdout: bytes, stderr_tail: str) -> tuple[dict[str, Any] | None, Failure | None]:
+    """(result, None) for a worker that printed a clean result, else (result if any, the failure)."""
+    if returncode != 0:
+        return None, Failure("died" if returncode < 0 else "exited", describe_exit(returncode, stderr_tail))
+    outcome = parse_outcome(stdout)
+    if outcome is None:
+        last_line = last_line_of(stderr_tail)
+        return None, Failure("garbled", "it printed no readable result" + (f" ({last_line})" if last_line else ""))
+    if outcome["grader_error"]:
+        return outcome, Failure("grader", outcome["grader_error"].rstrip("."))
+    return outcome, None
+
+
+def describe_exit(returncode: int, stderr_tail: str) -> str:
+    """How a worker ended: the signal that killed it, or its exit code and last line of stderr."""
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    last_line = last_line_of(stderr_tail)
+    return f"exited with code {returncode}" + (f": {last_line}" if last_line else "")
+
+
+def last_line_of(text: str) -> str:
+    """The last non-blank line of some text, shortened."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:DETAIL_CHARACTERS] if lines else ""
+
+
+def parse_outcome(stdout: bytes) -> dict[str, Any] | None:
+    """The result a worker printed, if stdout holds exactly one well-formed result document."""
+    try:
+        outcome = json.loads(stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return outcome if is_outcome(outcome) else None
+
+
+def is_outcome(outcome: Any) -> bool:
+    """Whether a value has the shape of grade_notebook_bytes's result."""
+    number = (int, float)
+    return (isinstance(outcome, dict) and set(outcome) == {"chapter", "error", "grader_error", "seconds", "exercises"}
+            and all(isinstance(outcome[key], str) for key in ("chapter", "error", "grader_error"))
+            and isinstance(outcome["seconds"], number) and isinstance(outcome["exercises"], list)
+            and all(isinstance(row, dict) and set(row) == {"exercise", "status", "points", "max_points", "message"}
+                    and all(isinstance(row[key], str) for key in ("exercise", "status", "message"))
+                    and all(isinstance(row[key], number) for key in ("points", "max_points"))
+                    for row in outcome["exercises"]))
+
+
+def failed_outcome(failures: list[Failure], chapter: str, seconds: float) -> dict[str, Any]:
+    """The result of a submission whose every attempt failed: no exercises, and grader_error says why."""
+    return {"chapter": chapter, "error": "", "grader_error": failure_message(failures), "seconds": round(seconds, 1),
+            "exercises": []}
+
+
+def failure_message(failures: list[Failure]) -> str:
+    """One sentence for a submission's failed attempts: what happened, and what to do."""
+    if not failures:
+        return "the grader was stopped before it graded this submission; not graded."
+    reasons = "; then ".join(dict.fromkeys(failure.detail for failure in failures))
+    times = {1: "once", 2: "twice"}.get(len(failures), f"{len(failures)} times")
+    verb = "died" if all(failure.kind == "died" for failure in failures) else "failed"
+    hint = GRADER_HINT if all(failure.kind == "grader" for failure in failures) else RETRY_HINT
+    return f"the grading process {verb} {times} ({reasons}); not graded. {hint}"
+
+
+@contextlib.contextmanager
+def supervised(worker_command: Sequence[str] | None = None) -> Iterator[Supervisor]:
+    """A Supervisor whose workers are all stopped if the block ends by an exception, SIGTERM or Ctrl-C."""
+    supervisor = Supervisor(worker_command)
+    with handled_signals({signal.SIGTERM: raise_system_exit}):
+        try:
+            yield supervisor
+        except BaseException:
+            with handled_signals({signal.SIGTERM: signal.SIG_IGN, signal.SIGINT: signal.SIG_IGN}):
+                supervisor.stop()  # a second signal must not cut the cleanup short
+            raise
+
+
+@contextlib.contextmanager
+def handled_signals(handlers: dict[int, Any]) -> Iterator[None]:
+    """Install signal handlers for the block (only in the main thread, the only one that may)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def raise_system_exit(signal_number: int, frame: Any) -> None:
+    """SIGTERM handler: unwind normally, so that `finally` blocks stop workers and kernels."""
+    raise SystemExit(128 + signal_number)
+
+
+def private_stdout() -> IO[str]:
+    """A private copy of stdout for the result; file descriptor 1 then points at stderr, so stray prints go there."""
+    sys.stdout.flush()
+    stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    return stream
+
+
+def use_scratch_folder() -> None:
+    """Make this worker's temporary folders (the kernel's working folder too) in the scratch folder it was given.
+
+    The supervisor removes that folder once the worker has ended, even if the worker was killed before it could
+    clean up. The variable is taken out of the environment, so that the kernel never sees it.
+    """
+    folder = os.environ.pop(SCRATCH_VARIABLE, "")
+    if folder:
+        tempfile.tempdir = folder
+
+
+def stop_when_orphaned() -> None:
+    """If the supervisor dies, terminate this worker (which stops its kernel) instead of grading on for no one."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def main() -> int:
+    """The worker: grade the job read on stdin, print its result on stdout."""
+    signal.signal(signal.SIGTERM, raise_system_exit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which terminates its workers
+    results = private_stdout()
+    use_scratch_folder()
+    stop_when_orphaned()
+    job = WorkerJob.from_json(sys.stdin.buffer.read())
+    from dlcourse import grading
+
+    outcome = grading.grade_notebook_bytes(job.data, job.file_name, job.root, job.limits)
+    results.write(json.dumps(outcome))
+    results.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
