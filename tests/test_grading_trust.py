@@ -300,3 +300,35 @@ def test_collection_time_limit_counts_the_answers_own_cpu_time():
     finally:
         stop.set()
         burner.join()
+
+
+# ------------------------------------------------------------------ the optional sandbox
+
+
+def test_a_sandboxed_kernel_cannot_see_the_grader_the_network_or_the_solutions(mini_course, student_notebook):
+    import os
+    import socket
+
+    from dlcourse.grading import runner, sandbox, submissions
+
+    if sandbox.sandbox_problem():
+        pytest.skip(f"the sandbox can't run here: {sandbox.sandbox_problem()}")
+    server = socket.create_server(("127.0.0.1", 0))
+    solution_file = mini_course / "solutions" / "01_neurons_and_activations.ipynb"
+    spy = (f"import os, signal, socket\nleaks = []\n"
+           f"try:\n    os.kill({os.getpid()}, 0)\n    leaks.append('grader')\nexcept ProcessLookupError:\n    pass\n"
+           f"try:\n    socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=2)\n"
+           f"    leaks.append('network')\nexcept OSError:\n    pass\n"
+           f"try:\n    open({str(solution_file)!r}).read()\n    leaks.append('solutions')\nexcept OSError:\n    pass\n"
+           "os.kill(os.getppid(), signal.SIGKILL)  # the sandbox's init: nothing happens\n"
+           "def relu(x):\n    return np.maximum(x, 0) if not leaks else leaks\n")
+    submission = with_answers(student_notebook, {"ch01.relu": spy, "ch01.sigmoid": CORRECT["ch01.sigmoid"]})
+    steps = submissions.transplant(student_notebook, submission)
+    limits = runner.Limits(cell_timeout_seconds=60, sandbox=True, hidden_paths=(str(mini_course),))
+    try:
+        outcomes = runner.grade_steps(steps, limits)
+    finally:
+        server.close()
+    by_id = {outcome.exercise_id: outcome for outcome in outcomes}
+    assert [by_id[exercise_id].status for exercise_id in ALL_IDS] == (
+        ["passed", "passed"] + ["not_attempted"] * 5), by_id["ch01.relu"].message
