@@ -2,6 +2,8 @@
 
 import math
 
+import types
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,13 @@ def count_parameters_by_loop(layer_sizes):
     return total
 
 
+def written_by_student(reference):
+    """The reference's code as a student would have it: the same function, defined in the notebook."""
+    copy = types.FunctionType(reference.__code__, reference.__globals__, reference.__name__, reference.__defaults__)
+    copy.__module__ = "__main__"
+    return copy
+
+
 CORRECT_ANSWERS = {
     "ch01.sigmoid": [ch01.reference_sigmoid, sigmoid_via_tanh, sigmoid_naive],
     "ch01.relu": [ch01.reference_relu, relu_by_mask, relu_by_where],
@@ -69,6 +78,16 @@ CORRECT_ANSWERS = {
     "ch01.dense_forward": [ch01.reference_dense_forward, dense_with_einsum],
     "ch01.count_dense_parameters": [ch01.reference_count_dense_parameters, count_parameters_by_loop],
 }
+CORRECT_ANSWERS = {exercise_id: [written_by_student(answers[0])] + answers[1:]
+                   for exercise_id, answers in CORRECT_ANSWERS.items()}
+
+
+@pytest.mark.parametrize("exercise_id", list(CORRECT_ANSWERS))
+def test_the_packaged_reference_itself_is_flagged(exercise_id):
+    reference = checks.get_exercise(exercise_id).reference
+    result = checks.check(exercise_id, reference)
+    assert result.status == "failed"
+    assert "uses the course's reference implementation" in result.message and reference.__name__ in result.message
 
 # ----------------------------------------------------------------- realistic mistakes
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ModelExercise
+from dlcourse.collect import SourceFunction
 
 # ------------------------------------------------------------------ references
 
@@ -50,11 +51,6 @@ def reference_count_dense_parameters(layer_sizes):
     return int(sum(n_in * n_out + n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:])))
 
 
-def identity(x):
-    """The linear (identity) activation."""
-    return x
-
-
 # ------------------------------------------------------------------ test inputs
 
 _rng = np.random.default_rng(1)
@@ -62,6 +58,10 @@ _BATCH = np.round(_rng.normal(0, 2, size=(3, 4)), 3)
 _DENSE_INPUTS = np.round(_rng.normal(size=(4, 3)), 3)
 _DENSE_KERNEL = np.round(_rng.normal(size=(3, 2)), 3)
 _DENSE_BIAS = np.array([0.5, -1.5])
+# Activations handed to dense_forward as inputs travel to grading kernels as source code.
+_IDENTITY = SourceFunction("lambda x: x")
+_TANH = SourceFunction("np.tanh")
+_RELU = SourceFunction("lambda x: np.maximum(x, 0)")
 
 # ------------------------------------------------------------------ exercises
 
@@ -172,6 +172,9 @@ neuron_output = FunctionExercise(
                 lambda x, w, b: reference_sigmoid(np.dot(x, w)) + b),
         Mistake("element-wise product without the sum: use `np.dot(inputs, weights)` (or `(inputs * weights).sum()`).",
                 lambda x, w, b: reference_sigmoid(x * w + b)),
+        Mistake("`np.mean` averages the weighted inputs; the neuron needs their sum: `np.dot(inputs, weights)` "
+                "(or `np.sum(inputs * weights)`).",
+                lambda x, w, b: reference_sigmoid(np.mean(x * w) + b)),
     ],
 )
 
@@ -186,10 +189,10 @@ dense_forward = FunctionExercise(
     ],
     reference=reference_dense_forward,
     cases=[
-        Case("a batch of 4 with the linear activation", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, identity)),
-        Case("a batch of 4 with tanh", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, np.tanh)),
-        Case("a batch of 4 with ReLU", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, reference_relu)),
-        Case("a batch holding one example", (_DENSE_INPUTS[:1], _DENSE_KERNEL, _DENSE_BIAS, np.tanh)),
+        Case("a batch of 4 with the linear activation", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, _IDENTITY)),
+        Case("a batch of 4 with tanh", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, _TANH)),
+        Case("a batch of 4 with ReLU", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_BIAS, _RELU)),
+        Case("a batch holding one example", (_DENSE_INPUTS[:1], _DENSE_KERNEL, _DENSE_BIAS, _TANH)),
     ],
     mistakes=[
         Mistake("the bias is missing: add `bias` after the matrix product.",

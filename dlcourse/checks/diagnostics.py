@@ -7,45 +7,15 @@ layer-by-layer diff of Keras models. Nothing here imports Keras at module level.
 
 from __future__ import annotations
 
-import ast
 import copy
-import inspect
-import linecache
-import os
-import textwrap
-import traceback
+import re
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-_PACKAGE_DIRECTORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def short_text(value: Any, limit: int = 300) -> str:
-    """str(value), never raising and cut to `limit` characters."""
-    try:
-        text = str(value)
-    except Exception:  # a student's object whose __str__ raises
-        text = f"<{type(value).__name__} object>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def safe_repr(value: Any, limit: int = 200) -> str:
-    """A short, never-raising repr; arrays are printed compactly with their shape."""
-    try:
-        if isinstance(value, np.ndarray):
-            with np.printoptions(precision=4, suppress=True, threshold=12, edgeitems=2, linewidth=100):
-                body = np.array2string(value, separator=", ")
-            text = f"array({body})" if value.ndim <= 1 else f"array of shape {value.shape}: {body}"
-        elif isinstance(value, np.generic):
-            text = repr(value.item())
-        else:
-            text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__} object>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+from dlcourse.collect import (ForeignObject, is_keras_model, is_placeholder_function, safe_repr,  # noqa: F401
+                              short_text, student_line_of, type_name)
 
 
 def article(noun: str) -> str:
@@ -60,37 +30,17 @@ def describe_arguments(args: tuple) -> str:
 
 def describe_not_callable(answer: Any) -> str:
     """Message for an answer that should have been a function but is not."""
-    if answer is None:
+    from dlcourse.collect import describe_answer
+
+    return describe_not_callable_record(describe_answer(answer))
+
+
+def describe_not_callable_record(answer: dict[str, Any]) -> str:
+    """Message for an answer (described by collect.describe_answer) that should have been a function."""
+    if answer.get("is_none"):
         return "Your answer is None, but this exercise expects a function. Pass the function itself, e.g. `relu`."
-    return (f"Expected a function, but got {article(type(answer).__name__)} ({safe_repr(answer, 80)}). "
+    return (f"Expected a function, but got {article(answer['type'])} ({answer['repr']}). "
             "Pass the function itself (e.g. `sigmoid`), not the result of calling it (`sigmoid(x)`).")
-
-
-def is_placeholder_function(function: Callable) -> bool:
-    """True when the function body is only a docstring and `...`, `pass`, `return ...` or `raise NotImplementedError`."""
-    try:
-        source = textwrap.dedent(inspect.getsource(function))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return False
-    definitions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    if len(definitions) != 1:
-        return False
-    return all(_is_placeholder_statement(statement) for statement in definitions[0].body)
-
-
-def _is_placeholder_statement(statement: ast.stmt) -> bool:
-    """Whether one statement is a docstring, `...`, `pass`, `return ...` or `raise NotImplementedError`."""
-    if isinstance(statement, ast.Pass):
-        return True
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
-        return statement.value.value is Ellipsis or isinstance(statement.value.value, str)
-    if isinstance(statement, ast.Return):
-        return isinstance(statement.value, ast.Constant) and statement.value.value is Ellipsis
-    if isinstance(statement, ast.Raise) and statement.exc is not None:
-        raised = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
-        return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
-    return False
 
 
 _EXCEPTION_EXPLANATIONS = (
@@ -118,48 +68,52 @@ _EXCEPTION_EXPLANATIONS = (
 
 def explain_exception(exception: BaseException) -> str:
     """Explain an exception raised by student code, naming the likely mistake and the student's line."""
-    if isinstance(exception, SystemExit):
+    from dlcourse.collect import exception_record
+
+    return explain_exception_record(exception_record(exception))
+
+
+_BROADCAST_SHAPES = re.compile(r"shapes \(([\d, ]*)\)\s*\(([\d, ]*)\)")
+
+
+def describe_elementwise_product(message: str) -> str:
+    """If a broadcasting error involves two matrices that a matrix product would accept, say `*` was used for `@`."""
+    found = _BROADCAST_SHAPES.search(message)
+    if not found:
+        return ""
+    shapes = [tuple(int(size) for size in group.replace(" ", "").split(",") if size) for group in found.groups()]
+    left, right = shapes
+    if len(left) >= 1 and len(right) == 2 and left[-1] == right[0]:
+        return (f"An array of shape {left} and one of shape {right} fit a matrix product but not an element-wise "
+                "one: you probably used `*` (element-wise) where the matrix product `@` (or `np.dot`) was meant.")
+    return ""
+
+
+def explain_exception_record(record: dict[str, Any]) -> str:
+    """Explain an exception from student code (as recorded by collect.exception_record), naming the likely mistake."""
+    if record.get("system_exit"):
         return "Your code called `sys.exit()` (or `exit()`); remove that call."
-    text = f"Your code raised {type(exception).__name__}: {short_text(exception)}"
-    lowered = str(exception).lower()
-    for fragment, explanation in _EXCEPTION_EXPLANATIONS:
-        if fragment in lowered:
-            text += "\n" + explanation
-            break
-    else:
-        if isinstance(exception, NameError):
-            text += "\nA name is not defined: did you run the cell that defines or imports it (e.g. `import numpy as np`)?"
-        elif isinstance(exception, RecursionError):
-            text += "\nYour function calls itself without end; check that it doesn't call itself by mistake."
-    location = student_line_of(exception)
-    if location:
-        text += f"\n{location}"
+    text = f"Your code raised {record['type']}: {record['message']}"
+    lowered = str(record["message"]).lower()
+    explanation = describe_elementwise_product(lowered) if "could not be broadcast" in lowered else ""
+    if not explanation:
+        explanation = next((explanation for fragment, explanation in _EXCEPTION_EXPLANATIONS if fragment in lowered), "")
+    if not explanation and record["type"] == "NameError":
+        explanation = "A name is not defined: did you run the cell that defines or imports it (e.g. `import numpy as np`)?"
+    elif not explanation and record["type"] == "RecursionError":
+        explanation = "Your function calls itself without end; check that it doesn't call itself by mistake."
+    if explanation:
+        text += "\n" + explanation
+    if record.get("line"):
+        text += "\n" + record["line"]
     return text
 
 
-def student_line_of(exception: BaseException) -> str:
-    """The last line of the traceback that is in the student's code (not in NumPy or dlcourse), if any."""
-    frames = traceback.extract_tb(exception.__traceback__)
-    for frame in reversed(frames):
-        file_name = os.path.abspath(frame.filename) if frame.filename else ""
-        if file_name.startswith(_PACKAGE_DIRECTORY) or "site-packages" in file_name or "/lib/python" in file_name:
-            continue
-        line = (frame.line or linecache.getline(frame.filename, frame.lineno) or "").strip()
-        if line:
-            return f"The error happened in your line: `{line}`"
-    return ""
-
-
-def describe_mutated_arguments(originals: tuple, after_call: tuple) -> str:
-    """A message if the student's function changed any of its input arrays in place, else ''."""
-    for position, (original, after) in enumerate(zip(originals, after_call)):
-        if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
-            same = original.shape == after.shape and np.array_equal(original, after, equal_nan=True)
-            if not same:
-                return (f"your function changed its input array (argument {position + 1}) in place. "
-                        "Work on a copy or build a new array (e.g. `np.maximum(x, 0)`), "
-                        "because callers still need their original data.")
-    return ""
+def describe_mutated_argument(position: int) -> str:
+    """The message for a function that changed its input array (0-based position) in place."""
+    return (f"your function changed its input array (argument {position + 1}) in place. "
+            "Work on a copy or build a new array (e.g. `np.maximum(x, 0)`), "
+            "because callers still need their original data.")
 
 
 def matches_mistake(mistake: Callable, case: Any, got: Any) -> bool:
@@ -198,7 +152,7 @@ def compare_values(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e
     expected_array = np.asarray(expected)
     got_array = _as_array(got)
     if got_array is None:
-        return f"Expected {describe_kind(expected_array)}, but your function returned {article(type(got).__name__)}: {safe_repr(got, 100)}."
+        return f"Expected {describe_kind(expected_array)}, but your function returned {article(type_name(got))}: {safe_repr(got, 100)}."
     return (describe_shape_problem(expected_array, got_array)
             or describe_dtype_problem(expected_array, got_array)
             or describe_non_finite_problem(expected_array, got_array)
@@ -298,22 +252,19 @@ def describe_wrong_axis(reference_with_axis: Callable, args: tuple, got: Any, ex
 # ---------------------------------------------------------------- Keras models
 
 
-def is_keras_model(value: Any) -> bool:
-    """Whether value is a Keras model, without importing Keras for values that obviously aren't."""
-    module = type(value).__module__ or ""
-    if not module.startswith(("keras", "tensorflow", "tf_keras")) and not hasattr(value, "layers"):
-        return False
-    import keras  # deferred: only models need Keras
-
-    return isinstance(value, keras.Model)
-
-
 def describe_not_model(answer: Any) -> str:
     """Message for an answer that should have been a Keras model but is not."""
-    if answer is None:
+    from dlcourse.collect import describe_answer
+
+    return describe_not_model_record(describe_answer(answer))
+
+
+def describe_not_model_record(answer: dict[str, Any]) -> str:
+    """Message for an answer (described by collect.describe_answer) that should have been a Keras model."""
+    if answer.get("is_none"):
         return "Your answer is None, but this exercise expects a trained Keras model."
-    hint = " (`fit` returns a History; pass the model itself)" if type(answer).__name__ == "History" else ""
-    return f"Expected a Keras model, but got {article(type(answer).__name__)}{hint}."
+    hint = " (`fit` returns a History; pass the model itself)" if answer["type"] == "History" else ""
+    return f"Expected a Keras model, but got {article(answer['type'])}{hint}."
 
 
 def activation_name(layer: Any) -> str:

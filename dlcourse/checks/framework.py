@@ -1,17 +1,25 @@
-"""The exercise-check framework: how exercises are declared, run safely and reported."""
+"""The exercise-check framework: how exercises are declared, judged and reported.
+
+A check has two halves. `dlcourse.collect` runs the answer on the case inputs and returns plain data;
+`judge_collected` here compares that data with the reference and names the mistake. A student's
+`checks.check` runs both in the notebook; the instructor grader runs the first in the student's
+kernel and the second in its own process, where student code never runs.
+"""
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import html
-import signal
-import threading
+import json
+import os
+import tempfile
 import warnings
+import zipfile
 from typing import Any, Callable
 
-import numpy as np
-
+from dlcourse import collect
 from dlcourse.checks import diagnostics
 
 STATUSES = ("passed", "failed", "not_attempted", "error")
@@ -100,8 +108,10 @@ class NotAttempted(Exception):
     """The answer is still the untouched placeholder."""
 
 
-class CheckTimeout(BaseException):
-    """The student's code ran past the time limit (a BaseException, so `except Exception` can't swallow it)."""
+CheckTimeout = collect.CheckTimeout
+NO_OUTPUT = object()  # a case on which the answer raised instead of returning
+REFERENCE_MESSAGE = ("Your answer uses the course's reference implementation ({name}) instead of your own code. "
+                     "Write the function yourself; the checks compare it with the reference.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +125,7 @@ class Case:
 
 @dataclasses.dataclass(frozen=True)
 class Mistake:
-    """A realistic wrong implementation; when the answer behaves like it, the message names the mistake."""
+    """A realistic wrong implementation; when the answer behaves like it on every case, the message names it."""
 
     description: str
     function: Callable
@@ -130,7 +140,13 @@ class Exercise:
     hints: list[str]
     time_limit_seconds: float = 10.0
 
-    def evaluate(self, answer: Any) -> str:
+    kind = ""
+
+    def collection_request(self) -> dict[str, Any]:
+        """What `collect.collect` needs to run an answer (plain data, no expected values)."""
+        return {"exercise": self.exercise_id, "kind": self.kind, "time_limit_seconds": self.time_limit_seconds}
+
+    def judge(self, collected: dict[str, Any]) -> str:
         """Raise CheckFailed, StudentCodeError or NotAttempted, or return a success message."""
         raise NotImplementedError
 
@@ -146,49 +162,63 @@ class FunctionExercise(Exercise):
     reference_along_axis: Callable | None = None
     expected_axis: int = -1
 
-    def evaluate(self, answer: Any) -> str:
-        """Call the answer on every case and compare with the reference."""
-        if not callable(answer):
-            raise CheckFailed(diagnostics.describe_not_callable(answer))
-        if diagnostics.is_placeholder_function(answer):
+    kind = "function"
+
+    def collection_request(self) -> dict[str, Any]:
+        """The case inputs, as plain data, with the time limit."""
+        request = super().collection_request()
+        request["cases"] = collect.encode_case_inputs([(case.args, case.kwargs) for case in self.cases])
+        return request
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Compare the answer's output on every case with the reference, in case order."""
+        answer = collected["answer"]
+        if not answer["callable"]:
+            raise CheckFailed(diagnostics.describe_not_callable_record(answer))
+        if answer.get("placeholder"):
             raise NotAttempted()
-        for index, case in enumerate(self.cases):
+        if answer.get("module", "").startswith("dlcourse.checks"):
+            raise CheckFailed(REFERENCE_MESSAGE.format(name=f"{answer['module']}.{answer.get('name') or answer['repr']}"))
+        records = collected.get("cases", [])
+        if len(records) != len(self.cases):
+            raise ValueError(f"{len(records)} case results for {len(self.cases)} cases")
+        outputs = self._decoded_outputs(records)
+        for index, (case, record) in enumerate(zip(self.cases, records)):
+            if "exception" in record:
+                raise self._exception_problem(index, case, record["exception"])
+            got = outputs[index]
+            if got is Ellipsis and index == 0:
+                raise NotAttempted()
+            if "mutated_argument" in record:
+                raise CheckFailed(f"On {case.description}: "
+                                  + diagnostics.describe_mutated_argument(int(record["mutated_argument"])))
             expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-            got = self._call_student(answer, case, is_first=index == 0)
             problem = self.compare(expected, got)
             if problem:
-                raise CheckFailed(self._failure_message(case, problem, got))
+                raise CheckFailed(self._failure_message(case, problem, got, outputs))
         return f"Correct on all {len(self.cases)} test cases (including edge cases)."
 
-    def _call_student(self, answer: Callable, case: Case, is_first: bool) -> Any:
-        """Run the student's function on a copy of the case's inputs, reporting exceptions and mutation."""
-        args = copy.deepcopy(case.args)
-        kwargs = copy.deepcopy(case.kwargs)
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                got = answer(*args, **kwargs)
-        except NotImplementedError:
-            if is_first:
-                raise NotAttempted() from None
-            raise StudentCodeError(f"On {case.description}: your function raised NotImplementedError.") from None
-        except (Exception, SystemExit) as exception:
-            raise StudentCodeError(
-                f"On {case.description} ({diagnostics.describe_arguments(case.args)}):\n"
-                + diagnostics.explain_exception(exception)
-            ) from None
-        if got is Ellipsis and is_first:
-            raise NotAttempted()
-        changed = diagnostics.describe_mutated_arguments(case.args, args)
-        if changed:
-            raise CheckFailed(f"On {case.description}: {changed}")
-        return got
+    @staticmethod
+    def _decoded_outputs(records: list[dict[str, Any]]) -> list[Any]:
+        """Each case's output as a value (NO_OUTPUT where the answer raised instead)."""
+        return [collect.decode_value(record["output"]) if "output" in record else NO_OUTPUT for record in records]
 
-    def _failure_message(self, case: Case, problem: str, got: Any) -> str:
-        """A failure message: the input, what is wrong, and the named mistake if one matches."""
+    @staticmethod
+    def _exception_problem(index: int, case: Case, record: dict[str, Any]) -> Exception:
+        """The exception to raise for a case on which the student's function raised."""
+        if record.get("not_implemented"):
+            if index == 0:
+                return NotAttempted()
+            return StudentCodeError(f"On {case.description}: your function raised NotImplementedError.")
+        return StudentCodeError(f"On {case.description} ({diagnostics.describe_arguments(case.args)}):\n"
+                                + diagnostics.explain_exception_record(record))
+
+    def _failure_message(self, case: Case, problem: str, got: Any, outputs: list[Any]) -> str:
+        """A failure message: the input, what is wrong, and the named mistake if it matches on every case."""
         lines = [f"On {case.description} ({diagnostics.describe_arguments(case.args)}):", problem]
+        evaluated = [(each_case, output) for each_case, output in zip(self.cases, outputs) if output is not NO_OUTPUT]
         for mistake in self.mistakes:
-            if diagnostics.matches_mistake(mistake.function, case, got):
+            if all(diagnostics.matches_mistake(mistake.function, each_case, output) for each_case, output in evaluated):
                 lines.append(f"Likely mistake: {mistake.description}")
                 break
         else:
@@ -197,6 +227,58 @@ class FunctionExercise(Exercise):
                 if wrong_axis:
                     lines.append(wrong_axis)
         return "\n".join(lines)
+
+
+CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the grader can't load safely. "
+                       "Build it from Keras' built-in layers and activations (no Lambda layers or custom classes).")
+
+
+def load_model_safely(encoded: str) -> Any:
+    """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True; CheckFailed if it needs custom code."""
+    import keras
+
+    with tempfile.TemporaryDirectory(prefix="dlcourse-judge-") as folder:
+        path = os.path.join(folder, "answer.keras")
+        with open(path, "wb") as stream:
+            stream.write(base64.b64decode(encoded, validate=True))
+        detail = custom_code_in_model_file(path)
+        if detail:
+            raise CheckFailed(CUSTOM_CODE_MESSAGE.format(detail=detail))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exception:
+            raise CheckFailed(CUSTOM_CODE_MESSAGE.format(
+                detail=f"{type(exception).__name__}: {diagnostics.short_text(exception, 200)}")) from None
+
+
+def custom_code_in_model_file(path: str) -> str:
+    """'' when a `.keras` file's architecture uses only Keras' own classes, else what it uses instead."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+        return f"the saved model is not a readable .keras file ({type(error).__name__})"
+    architecture = {key: value for key, value in config.items() if key != "compile_config"} if isinstance(config, dict) else config
+    for node in _json_nodes(architecture):
+        module = node.get("module")
+        if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
+            return f"{module}.{node.get('class_name', '?')}"
+        if node.get("class_name") in ("Lambda", "__lambda__", "function") and module is not None:
+            return f"a {node.get('class_name')} ({node.get('config', {}).get('name', '') if isinstance(node.get('config'), dict) else ''})"
+    return ""
+
+
+def _json_nodes(value: Any):
+    """Every dict inside a JSON value."""
+    if isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _json_nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_nodes(item)
 
 
 @dataclasses.dataclass
@@ -210,20 +292,27 @@ class ModelExercise(Exercise):
     low_score_advice: str = ""
     time_limit_seconds: float = 60.0
 
-    def evaluate(self, answer: Any) -> str:
-        """Diff the architecture layer by layer, then score the model on held-out data."""
-        if not diagnostics.is_keras_model(answer):
-            raise CheckFailed(diagnostics.describe_not_model(answer))
-        if not answer.built:
+    kind = "model"
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Load the saved model safely, diff its architecture layer by layer, then score it on held-out data."""
+        answer, record = collected["answer"], collected.get("model") or {}
+        if not record.get("is_model"):
+            raise CheckFailed(diagnostics.describe_not_model_record(answer))
+        if not record.get("built"):
             raise CheckFailed("Your model is not built yet: start it with `keras.Input(shape=...)` and train it with `fit`.")
+        if record.get("save_error"):
+            raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
+                              "Build it from Keras' built-in layers.")
+        model = load_model_safely(record["keras_file"])
         expected_rows = diagnostics.summarise_model(self.build_reference())
-        difference = diagnostics.diff_models(expected_rows, diagnostics.summarise_model(answer))
+        difference = diagnostics.diff_models(expected_rows, diagnostics.summarise_model(model))
         if difference:
             raise CheckFailed(difference)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                score, problem = self.score_model(answer)
+                score, problem = self.score_model(model)
         except Exception as exception:
             raise StudentCodeError("Evaluating your model raised an error.\n" + diagnostics.explain_exception(exception)) from None
         if problem:
@@ -234,66 +323,40 @@ class ModelExercise(Exercise):
         return f"Architecture matches, and {self.metric_name} on held-out data is {score:.3f} (at least {self.minimum_score:.2f} needed)."
 
 
-def run_with_time_limit(function: Callable[[], Any], seconds: float) -> Any:
-    """Run function(), raising CheckTimeout if it runs longer than `seconds`."""
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        return _run_with_alarm(function, seconds)
-    return _run_in_thread(function, seconds)
-
-
-def _run_with_alarm(function: Callable[[], Any], seconds: float) -> Any:
-    """Time limit by SIGALRM: interrupts pure-Python loops in the main thread."""
-
-    def on_alarm(signal_number, frame):
-        raise CheckTimeout()
-
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return function()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_timer[0] > 0:
-            signal.setitimer(signal.ITIMER_REAL, *previous_timer)
-
-
-def _run_in_thread(function: Callable[[], Any], seconds: float) -> Any:
-    """Time limit by a daemon thread, for callers outside the main thread; a runaway thread is abandoned."""
-    outcome: dict[str, Any] = {}
-
-    def target():
-        try:
-            outcome["value"] = function()
-        except BaseException as exception:  # handed back to the caller below
-            outcome["exception"] = exception
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CheckTimeout()
-    if "exception" in outcome:
-        raise outcome["exception"]
-    return outcome.get("value")
-
-
 def evaluate_answer(exercise: Exercise, answer: Any) -> CheckResult:
-    """Evaluate an answer against an exercise; never raises (except KeyboardInterrupt)."""
-    exercise_id = exercise.exercise_id
-    if answer is Ellipsis:
-        return CheckResult(exercise_id, "not_attempted", "Not attempted yet: replace the `...` placeholder with your answer.")
+    """Collect what the answer does and judge it; never raises (except KeyboardInterrupt)."""
     try:
-        message = run_with_time_limit(lambda: exercise.evaluate(answer), exercise.time_limit_seconds)
+        collected = collect.collect(exercise.collection_request(), answer)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exception:  # an internal problem must still not surface as a traceback
+        return _internal_problem(exercise.exercise_id, exception)
+    return judge_collected(exercise, collected)
+
+
+def judge_collected(exercise: Exercise, collected: dict[str, Any]) -> CheckResult:
+    """Judge what `collect.collect` gathered (here or in a grading kernel); never raises (except KeyboardInterrupt)."""
+    exercise_id = exercise.exercise_id
+    try:
+        if "undefined" in collected:
+            return CheckResult(exercise_id, "not_attempted",
+                               f"Not attempted: {collected['undefined']} (the exercise cell did not define it).")
+        if "fetch_error" in collected:
+            return CheckResult(exercise_id, "error", "Reading your answer raised an error.\n"
+                               + diagnostics.explain_exception_record(collected["fetch_error"]))
+        if collected["answer"].get("is_ellipsis"):
+            return CheckResult(exercise_id, "not_attempted",
+                               "Not attempted yet: replace the `...` placeholder with your answer.")
+        if "timeout" in collected:
+            return CheckResult(exercise_id, "error",
+                               f"Timed out: your code did not finish within {float(collected['timeout']):g} seconds. "
+                               "Look for an infinite loop (a `while` whose condition never becomes false) "
+                               "or for far more work than the task needs.")
+        message = exercise.judge(collected)
         return CheckResult(exercise_id, "passed", message or "Correct.")
     except NotAttempted:
         return CheckResult(exercise_id, "not_attempted",
                            "Not attempted yet: write your code where it says `# YOUR CODE HERE`.")
-    except CheckTimeout:
-        return CheckResult(exercise_id, "error",
-                           f"Timed out: your code did not finish within {exercise.time_limit_seconds:g} seconds. "
-                           "Look for an infinite loop (a `while` whose condition never becomes false) "
-                           "or for far more work than the task needs.")
     except CheckFailed as failure:
         return CheckResult(exercise_id, "failed", str(failure))
     except StudentCodeError as failure:
@@ -301,7 +364,12 @@ def evaluate_answer(exercise: Exercise, answer: Any) -> CheckResult:
     except KeyboardInterrupt:
         raise
     except BaseException as exception:  # an internal problem must still not surface as a traceback
-        return CheckResult(exercise_id, "error",
-                           "The check could not evaluate this answer "
-                           f"({type(exception).__name__}: {diagnostics.short_text(exception)}).\n"
-                           "Make sure the answer has the type the exercise asks for.")
+        return _internal_problem(exercise_id, exception)
+
+
+def _internal_problem(exercise_id: str, exception: BaseException) -> CheckResult:
+    """The result when the check itself could not evaluate the answer."""
+    return CheckResult(exercise_id, "error",
+                       "The check could not evaluate this answer "
+                       f"({type(exception).__name__}: {diagnostics.short_text(exception)}).\n"
+                       "Make sure the answer has the type the exercise asks for.")

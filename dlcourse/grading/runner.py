@@ -1,4 +1,9 @@
-"""Run one submission's transplanted steps in a fresh, watched kernel: time limits, memory cap, crashes."""
+"""Run one submission's transplanted steps in a fresh, watched kernel: time limits, memory cap, crashes.
+
+Student code runs only in the kernel. After each exercise cell, the kernel runs the answer on the
+exercise's case inputs (`dlcourse.grading_kernel`, which holds no answers) and sends back plain data;
+this process judges that data with the exercise's declaration and never runs student code.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import dataclasses
 import json
 import os
 import queue
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -15,10 +19,19 @@ import time
 from typing import Any
 
 from dlcourse import execution
+from dlcourse.grading import static_checks
 from dlcourse.grading.submissions import Step
 
 POLL_SECONDS = 0.05
 KERNEL_START_SECONDS = 60
+KERNEL_HELPER = '__import__("dlcourse.grading_kernel").grading_kernel'
+SETUP_CODE = f"{KERNEL_HELPER}.install()"
+REMEMBER_THREADS_CODE = f"{KERNEL_HELPER}.remember_threads()"
+MAX_RESULT_CHARACTERS = 80 * 2**20
+
+
+class GraderFailure(Exception):
+    """The grader itself failed on this submission (not the student's code): retry it, don't save it."""
 
 
 @dataclasses.dataclass
@@ -49,23 +62,38 @@ class RunOutcome:
 class WatchedKernel:
     """A kernel of the current environment, in its own folder, whose memory and time are watched."""
 
-    def __init__(self, working_directory: str, limits: Limits) -> None:
-        """Remember the folder and the limits; `start` launches the kernel."""
+    def __init__(self, working_directory: str, limits: Limits, setup_code: str = "") -> None:
+        """Remember the folder, the limits and the code that prepares every fresh kernel; `start` launches it."""
         self.working_directory = working_directory
         self.limits = limits
+        self.setup_code = setup_code
         self.manager = None
         self.client = None
 
     def start(self) -> None:
-        """Launch a fresh kernel and wait until it answers."""
-        self.manager = execution.current_environment_kernel_manager()
+        """Launch a fresh kernel, wait until it answers and run the setup code (GraderFailure if that fails)."""
+        if self.limits.sandbox:
+            from dlcourse.grading import sandbox
+
+            self.manager = sandbox.sandboxed_kernel_manager(self.working_directory, self.limits.hidden_paths)
+        else:
+            self.manager = execution.current_environment_kernel_manager()
         environment = {key: value for key, value in os.environ.items() if not key.startswith("DLCOURSE_METRICS")}
         environment["MPLBACKEND"] = "Agg"
-        self.manager.start_kernel(cwd=self.working_directory, env=environment,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=KERNEL_START_SECONDS)
+        try:
+            self.manager.start_kernel(cwd=self.working_directory, env=environment,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.client = self.manager.client()
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=KERNEL_START_SECONDS)
+        except Exception as error:
+            self.stop()
+            raise GraderFailure(f"the grading kernel did not start ({type(error).__name__}: {error}).") from None
+        if self.setup_code:
+            outcome = self.run(self.setup_code, KERNEL_START_SECONDS)
+            if outcome.status != "ok":
+                self.stop()
+                raise GraderFailure(f"the grading kernel could not be prepared ({outcome.status}: {outcome.error}).")
 
     def stop(self) -> None:
         """Shut the kernel down, forcefully; safe to call twice."""
@@ -181,18 +209,13 @@ class ExerciseOutcome:
 
 def grade_steps(steps: list[Step], limits: Limits) -> list[ExerciseOutcome]:
     """Run the steps in a fresh kernel in a temporary folder; check each exercise right after its cell."""
-    working_directory = tempfile.mkdtemp(prefix="dlcourse-grade-")
-    grader_name = f"_dlcourse_grader_{secrets.token_hex(8)}"
-    setup = f"import dlcourse.grading.in_kernel as _m\n{grader_name} = _m.KernelGrader()\ndel _m"
-    kernel = WatchedKernel(working_directory, limits)
+    working_directory = tempfile.mkdtemp(prefix="dlg-")
+    kernel = WatchedKernel(working_directory, limits, SETUP_CODE)
     outcomes: list[ExerciseOutcome] = []
-    replayable: list[str] = [setup]
+    replayable: list[str] = []
     started = time.monotonic()
     try:
         kernel.start()
-        setup_outcome = kernel.run(setup, KERNEL_START_SECONDS)
-        if setup_outcome.status != "ok":
-            raise RuntimeError(f"the grading kernel could not start the checks ({setup_outcome.error}).")
         for step in steps:
             remaining = limits.notebook_timeout_seconds - (time.monotonic() - started)
             if remaining <= 0:
@@ -203,32 +226,40 @@ def grade_steps(steps: list[Step], limits: Limits) -> list[ExerciseOutcome]:
                 continue
             if not kernel.is_alive():
                 _replay(kernel, replayable, limits)
-            cell_timeout = min(limits.cell_timeout_seconds, remaining)
-            run = kernel.run(step.source, cell_timeout)
+            if step.kind == "exercise":
+                kernel.run(REMEMBER_THREADS_CODE, KERNEL_START_SECONDS)
+            run = kernel.run(step.source, min(limits.cell_timeout_seconds, remaining))
             if run.status in ("ok", "error"):
                 replayable.append(step.source)
             if step.kind == "exercise":
-                outcomes.append(_check_exercise(kernel, step, run, grader_name, limits))
+                outcomes.append(_check_exercise(kernel, step, run, replayable, limits))
     finally:
         kernel.stop()
         shutil.rmtree(working_directory, ignore_errors=True)
     return outcomes
 
 
-def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, grader_name: str,
+def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayable: list[str],
                     limits: Limits) -> ExerciseOutcome:
-    """Check the exercise's answer as it is right now, after its cell ran (a dead kernel is replayed by the caller)."""
+    """Collect the answer's outputs in the kernel right after its cell ran, and judge them here."""
     if run.status in ("timeout", "memory", "dead"):
         what = f"crashed: {run.error}" if run.status == "dead" else f"was {run.error}"
         return ExerciseOutcome(step.exercise_id, "error", f"Your exercise cell {what}")
-    check_code = f"{grader_name}.grade({step.exercise_id!r}, lambda: ({step.answer_expression}))"
-    check = kernel.run(check_code, limits.cell_timeout_seconds + 30, {"result": f"{grader_name}.last_result"})
-    if check.status != "ok":
-        return ExerciseOutcome(step.exercise_id, "error", f"The check could not run: {check.error}")
-    result = _parse_result(check.user_expressions.get("result", {}))
-    if result is None:
-        return ExerciseOutcome(step.exercise_id, "error", "The check produced no result.")
-    status, message = result["status"], result["message"]
+    reference_use = static_checks.course_reference_use(step.source) if step.submitted else ""
+    if reference_use:
+        return ExerciseOutcome(step.exercise_id, "failed", static_checks.reference_use_message(reference_use))
+    from dlcourse import checks
+    from dlcourse.checks import framework
+
+    exercise = checks.get_exercise(step.exercise_id)
+    collected = _collect(kernel, step, exercise, replayable, limits)
+    if isinstance(collected, ExerciseOutcome):
+        return collected
+    if collected.get("blocked_imports"):
+        return ExerciseOutcome(step.exercise_id, "failed", static_checks.reference_use_message(
+            f"import {collected['blocked_imports'][0]}"))
+    result = framework.judge_collected(exercise, collected)
+    status, message = result.status, result.message
     if run.status != "error" or status == "passed":
         return ExerciseOutcome(step.exercise_id, status, message)
     if run.error.startswith("NotImplementedError"):
@@ -240,19 +271,51 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, grader_n
     return ExerciseOutcome(step.exercise_id, status, f"{prefix}\n{message}")
 
 
-def _parse_result(expression: dict[str, Any]) -> dict[str, Any] | None:
-    """The check's result dict from a user_expressions entry."""
+def collection_code(request: dict[str, Any], answer_expression: str) -> str:
+    """The code that makes the kernel run the answer on the request's cases (no expected values in it)."""
+    return f"{KERNEL_HELPER}.collect_json({json.dumps(request)!r}, lambda: ({answer_expression}))"
+
+
+def _collect(kernel: WatchedKernel, step: Step, exercise: Any, replayable: list[str],
+             limits: Limits) -> dict[str, Any] | ExerciseOutcome:
+    """The answer's collected outputs, an ExerciseOutcome when running it failed, or GraderFailure."""
+    request = exercise.collection_request()
+    code = collection_code(request, step.answer_expression)
+    timeout = 3 * exercise.time_limit_seconds + 10 + 30
+    problem = ""
+    for attempt in range(2):
+        run = kernel.run(code, timeout, {"result": f"{KERNEL_HELPER}.last_result"})
+        if run.status in ("timeout", "memory", "dead"):
+            what = "crashed the kernel" if run.status == "dead" else f"was {run.error}"
+            return ExerciseOutcome(step.exercise_id, "error", f"Running your answer on the test cases {what}")
+        collected, problem = _parse_collected(run)
+        if collected is not None:
+            return collected
+        _replay(kernel, replayable, limits)  # restores the grader's state and the notebook's, then tries again
+    raise GraderFailure(f"the grader could not collect the outputs of {step.exercise_id} ({problem}).")
+
+
+def _parse_collected(run: RunOutcome) -> tuple[dict[str, Any] | None, str]:
+    """The collected outputs from a collect request's reply, or (None, why not)."""
+    if run.status != "ok":
+        return None, run.error or run.status
+    expression = run.user_expressions.get("result", {})
     if expression.get("status") != "ok":
-        return None
+        return None, f"{expression.get('ename', 'no result')}: {expression.get('evalue', '')}"
     text = expression.get("data", {}).get("text/plain", "")
+    if len(text) > MAX_RESULT_CHARACTERS:
+        return None, "the outputs are too large"
     try:
-        return json.loads(ast.literal_eval(text))
-    except (ValueError, SyntaxError):
-        return None
+        collected = json.loads(ast.literal_eval(text))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
+        return None, f"unreadable outputs ({type(error).__name__})"
+    if not isinstance(collected, dict) or "answer" not in collected and "undefined" not in collected and "fetch_error" not in collected:
+        return None, "the outputs have the wrong form"
+    return collected, ""
 
 
 def _replay(kernel: WatchedKernel, replayable: list[str], limits: Limits) -> None:
-    """Start a fresh kernel and rerun everything that ran cleanly before, without checks."""
+    """Start a fresh kernel (its setup restores the grader's state) and rerun everything that ran before, without checks."""
     kernel.restart()
     for source in replayable:
         outcome = kernel.run(source, limits.cell_timeout_seconds)
