@@ -1,4 +1,4 @@
-"""The `dlcourse` command: release, bench, progress and exercises."""
+"""The `dlcourse` command: release, bench, progress, exercises, and grade and check (the instructor grader)."""
 
 from __future__ import annotations
 
