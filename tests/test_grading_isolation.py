@@ -349,3 +349,22 @@ def test_sandbox_problem_without_the_sandbox_module(monkeypatch):
     monkeypatch.delattr(dlcourse.grading, "sandbox", raising=False)
     monkeypatch.setitem(sys.modules, "dlcourse.grading.sandbox", None)
     assert cli.sandbox_problem() == "sandbox support is not available in this installation."
+
+
+@pytest.mark.parametrize("killer", sorted(KILLERS))
+def test_under_the_sandbox_a_killer_cannot_reach_its_grader(killer, mini_course, student_notebook, tmp_path,
+                                                            batch_without_killer):
+    from dlcourse.grading import sandbox
+
+    if sandbox.sandbox_problem():
+        pytest.skip(f"the sandbox can't run here: {sandbox.sandbox_problem()}")
+    folder = write_batch(tmp_path / "submissions", mini_course, student_notebook, KILLERS[killer])
+    run = subprocess.run(grade_command(folder, tmp_path / "out", mini_course) + ["--sandbox"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert rows_of(tmp_path / "out", OTHERS) == rows_of(batch_without_killer, OTHERS)
+    killer_rows = {row["exercise"]: row for row in rows_of(tmp_path / "out", ("killer",))}
+    assert [killer_rows[exercise_id]["status"] for exercise_id in ALL_IDS] == (
+        ["passed", "not_attempted" if killer == "kill_parent" else "error"] + ["not_attempted"] * 5)
+    summary = {row["student"]: row for row in read_csv(tmp_path / "out" / "summary.csv")}
+    assert summary["killer"]["grader_failures"] == "0" and summary["killer"]["points"] == "1.0"

@@ -223,8 +223,17 @@ def test_a_model_with_custom_python_code_gets_a_clear_error():
     model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Lambda(lambda x: x * 2.0), keras.layers.Dense(1, activation="sigmoid")])
     result = checks.check("ch01.moons_classifier", model, record=False)
-    assert result.status == "failed"
-    assert "custom Python code" in result.message and "can't load safely" in result.message
+    assert result.status == "error"
+    assert "custom Python code (a Lambda layer" in result.message and "can't load safely" in result.message
+
+    class Twice(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2.0
+
+    model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(16, activation="relu"), Twice(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    result = checks.check("ch01.moons_classifier", model, record=False)
+    assert result.status == "error" and "custom Python code (a custom class, `Twice`)" in result.message
 
 
 # ------------------------------------------------------------------ static reading of exercise cells

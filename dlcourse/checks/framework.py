@@ -234,7 +234,7 @@ CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the
 
 
 def load_model_safely(encoded: str) -> Any:
-    """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True; CheckFailed if it needs custom code."""
+    """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True; StudentCodeError if it needs custom code."""
     import keras
 
     with tempfile.TemporaryDirectory(prefix="dlcourse-judge-") as folder:
@@ -243,13 +243,13 @@ def load_model_safely(encoded: str) -> Any:
             stream.write(base64.b64decode(encoded, validate=True))
         detail = custom_code_in_model_file(path)
         if detail:
-            raise CheckFailed(CUSTOM_CODE_MESSAGE.format(detail=detail))
+            raise StudentCodeError(CUSTOM_CODE_MESSAGE.format(detail=detail))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exception:
-            raise CheckFailed(CUSTOM_CODE_MESSAGE.format(
+            raise StudentCodeError(CUSTOM_CODE_MESSAGE.format(
                 detail=f"{type(exception).__name__}: {diagnostics.short_text(exception, 200)}")) from None
 
 
@@ -265,8 +265,11 @@ def custom_code_in_model_file(path: str) -> str:
         module = node.get("module")
         if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
             return f"{module}.{node.get('class_name', '?')}"
-        if node.get("class_name") in ("Lambda", "__lambda__", "function") and module is not None:
-            return f"a {node.get('class_name')} ({node.get('config', {}).get('name', '') if isinstance(node.get('config'), dict) else ''})"
+        if module is None and node.get("registered_name") and "class_name" in node:
+            return f"a custom class, `{node['class_name']}`"
+        if node.get("class_name") in ("Lambda", "__lambda__") and module is not None:
+            layer_config = node.get("config") if isinstance(node.get("config"), dict) else {}
+            return f"a Lambda layer, `{layer_config.get('name', '?')}`"
     return ""
 
 
