@@ -1,6 +1,7 @@
 """Shared material for the grader tests: a fast mini chapter 01 course and fixture-answer helpers."""
 
 import copy
+import csv
 
 import nbformat
 import pytest
@@ -69,3 +70,17 @@ def solution_answers(mini_course):
     """The solution notebook's exercise cells, markers included (a correct, differently written answer set)."""
     solution = nbformat.read(str(mini_course / "solutions" / NOTEBOOK_NAME), as_version=4)
     return {release.exercise_id_of(cell): cell.source for cell in solution.cells if release.exercise_id_of(cell)}
+
+
+def grades_by_student(out):
+    """grades.csv as {student: {exercise: row}}."""
+    table = {}
+    with (out / "grades.csv").open(newline="") as stream:
+        for row in csv.DictReader(stream):
+            table.setdefault(row["student"], {})[row["exercise"]] = row
+    return table
+
+
+def statuses(table, student):
+    """The status of each chapter 01 exercise for one student, in course order."""
+    return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]

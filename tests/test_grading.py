@@ -14,8 +14,8 @@ import pytest
 
 from dlcourse import course, release
 from dlcourse.grading import submissions
-from grading_helpers import (ALL_IDS, CORRECT, NOTEBOOK_NAME, WRONG_RELU, mini_course, solution_answers,  # noqa: F401
-                             student_notebook, with_answers)
+from grading_helpers import (ALL_IDS, CORRECT, WRONG_RELU, grades_by_student,  # noqa: F401
+                             mini_course, solution_answers, statuses, student_notebook, with_answers)
 
 ROOT = course.repository_root()
 
@@ -78,19 +78,6 @@ def graded(mini_course, student_notebook, tmp_path_factory):
                "--timeout", "20", "--memory-mb", "1500", "--course", str(mini_course)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     return out, folder, hashes, run, command
-
-
-def grades_by_student(out):
-    """grades.csv as {student: {exercise: row}}."""
-    table = {}
-    for row in csv.DictReader((out / "grades.csv").open()):
-        table.setdefault(row["student"], {})[row["exercise"]] = row
-    return table
-
-
-def statuses(table, student):
-    """The status of each chapter 01 exercise for one student, in course order."""
-    return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]
 
 
 def test_grading_completes_with_exit_code_zero(graded):

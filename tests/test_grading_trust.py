@@ -5,7 +5,6 @@ a background thread can't cost later exercises their grade, and a named mistake 
 """
 
 import base64
-import csv
 import io
 import json
 import subprocess
@@ -18,8 +17,8 @@ import pytest
 from dlcourse import checks, collect
 from dlcourse.checks import framework
 from dlcourse.grading import static_checks
-from grading_helpers import (ALL_IDS, CORRECT, mini_course, solution_answers, student_notebook,  # noqa: F401
-                             with_answers)
+from grading_helpers import (ALL_IDS, CORRECT, grades_by_student, mini_course, solution_answers,  # noqa: F401
+                             statuses, student_notebook, with_answers)
 
 STACK_READER = '''import inspect
 
@@ -92,15 +91,7 @@ def graded(mini_course, student_notebook, tmp_path_factory):
     run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
                           "--timeout", "60", "--course", str(mini_course)], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
-    table = {}
-    for row in csv.DictReader((out / "grades.csv").open()):
-        table.setdefault(row["student"], {})[row["exercise"]] = row
-    return table
-
-
-def statuses(table, student):
-    """The status of every chapter 01 exercise for one student, in course order."""
-    return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]
+    return grades_by_student(out)
 
 
 def points(table, student):

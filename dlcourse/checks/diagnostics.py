@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcourse.collect import (ForeignObject, is_keras_model, is_placeholder_function, safe_repr,  # noqa: F401
+from dlcourse.collect import (is_keras_model, is_placeholder_function, safe_repr,  # noqa: F401  (re-exported)
                               short_text, student_line_of, type_name)
 
 
