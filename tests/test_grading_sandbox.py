@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(bool(PROBLEM), reason=f"the grading sandbox can'
 
 ROOT = course.repository_root()
 CHECKS_FOLDER = str(ROOT / "dlcourse" / "checks")
+REPOSITORY_UNDER_TMP = os.path.realpath(ROOT).startswith("/tmp/")
 KERNEL_HELPERS = textwrap.dedent("""
     import os, socket, site
 
@@ -180,13 +181,18 @@ def test_arguments_hide_the_repository_but_bind_back_the_package_and_datasets(co
     assert arguments[arguments.index("--ro-bind"):][:3] == ["--ro-bind", "/", "/"]
     assert ("--bind", working_directory) in pairs and ("--chdir", working_directory) in pairs
     assert ("--setenv", "HOME") in pairs and ("--unsetenv", "JPY_PARENT_PID") in pairs
-    hide_root = pairs.index(("--tmpfs", str(ROOT)))
+    # A repository under /tmp is already hidden by the sandbox's own empty /tmp, so it gets no mount of its own.
+    hiding_mount = ("--tmpfs", "/tmp") if REPOSITORY_UNDER_TMP else ("--tmpfs", str(ROOT))
+    hide_root = pairs.index(hiding_mount)
     bind_package = pairs.index(("--ro-bind", str(ROOT / "dlcourse")))
     hide_checks = pairs.index(("--tmpfs", CHECKS_FOLDER))
     assert hide_root < bind_package < hide_checks
     assert ("--ro-bind", str(ROOT / "datasets")) in pairs and ("--ro-bind", str(ROOT)) not in pairs
-    assert ("--tmpfs", os.path.realpath(course_folder)) in pairs and ("--tmpfs", os.path.realpath(out_folder)) in pairs
-    assert ("--remount-ro", str(ROOT)) in pairs and ("--remount-ro", "/tmp") not in pairs
+    for folder in (course_folder, out_folder):
+        resolved = os.path.realpath(folder)
+        assert ("--tmpfs", resolved) in pairs or resolved.startswith("/tmp/"), folder
+    assert (("--remount-ro", str(ROOT)) in pairs) is not REPOSITORY_UNDER_TMP
+    assert ("--remount-ro", "/tmp") not in pairs
 
 
 def test_arguments_always_hide_the_checks_package():
@@ -272,8 +278,9 @@ def test_kernel_writes_only_in_its_working_folder(kernel):
     with open(os.path.join(working_directory, "note.txt"), encoding="utf-8") as stream:
         assert stream.read() == "kept"
     assert values["home"] == os.path.realpath(working_directory)
-    for name in ("site_packages", "package", "hidden_root"):
+    for name in ("site_packages", "package") + (() if REPOSITORY_UNDER_TMP else ("hidden_root",)):
         assert values[name] == ("OSError", True, errno.EROFS), (name, values[name])
+    assert not (ROOT / "intruder.txt").exists()  # under /tmp the write lands in the sandbox's own /tmp
     assert not os.path.exists(scratch_name)  # the sandbox's /tmp is its own
 
 
