@@ -31,6 +31,8 @@ import numpy as np
 _PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 MAX_ARRAY_ELEMENTS = 5_000_000
 MAX_MODEL_BYTES = 50 * 2**20
+MAX_NESTING = 8
+MAX_CONTAINER_ITEMS = 1000
 
 
 class CheckTimeout(BaseException):
@@ -173,7 +175,7 @@ def array_from_text(text: str) -> np.ndarray:
     return np.load(io.BytesIO(base64.b64decode(text, validate=True)), allow_pickle=False)
 
 
-def encode_value(value: Any) -> Any:
+def encode_value(value: Any, depth: int = 0) -> Any:
     """A case input or an output as JSON-ready data; anything that is not plain data keeps only its type and repr."""
     if value is None or isinstance(value, (bool, str)):
         return {"plain": value}
@@ -183,17 +185,31 @@ def encode_value(value: Any) -> Any:
         return {"function": value.source}
     if isinstance(value, (int, float)) and type(value) in (int, float):
         return {"number": array_to_text(np.asarray(value)), "python_type": type(value).__name__}
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple) and _holds_plain_numbers(value):
-        return {"list" if isinstance(value, list) else "tuple": [encode_value(item) for item in value]}
+    container = _encode_container(value, depth)
+    if container is not None:
+        return container
     array = _numeric_array(value)
     if array is not None:
         return {"array": array_to_text(array), "python_type": type(value).__name__}
     return {"object": type(value).__name__, "repr": safe_repr(value, 100)}
 
 
+def _encode_container(value: Any, depth: int) -> dict[str, Any] | None:
+    """A dict with string keys, a tuple, or a list that is not plain numeric data, encoded item by item; else None."""
+    if depth >= MAX_NESTING or type(value) not in (dict, list, tuple) or len(value) > MAX_CONTAINER_ITEMS:
+        return None
+    if type(value) is dict:
+        if not all(isinstance(key, str) for key in value):
+            return None
+        return {"dict": [[key, encode_value(item, depth + 1)] for key, item in value.items()]}
+    if type(value) is list and not _holds_plain_numbers(value) and _numeric_array(value) is not None:
+        return None  # nested lists of numbers travel as one array
+    return {"list" if type(value) is list else "tuple": [encode_value(item, depth + 1) for item in value]}
+
+
 def _holds_plain_numbers(items: list | tuple) -> bool:
     """Whether a list or tuple holds only Python numbers (so that it keeps its Python type when it travels)."""
-    return len(items) <= 1000 and all(type(item) in (int, float, bool) for item in items)
+    return all(type(item) in (int, float, bool) for item in items)
 
 
 def _numeric_array(value: Any) -> np.ndarray | None:
@@ -229,6 +245,8 @@ def decode_value(data: Any) -> Any:
         return [decode_value(item) for item in data["list"]]
     if "tuple" in data:
         return tuple(decode_value(item) for item in data["tuple"])
+    if "dict" in data:
+        return {str(key): decode_value(item) for key, item in data["dict"]}
     if "array" in data:
         return array_from_text(data["array"])
     if "object" in data:
@@ -392,12 +410,25 @@ def _call_on_cases(answer: Callable, encoded_cases: list[dict[str, Any]], result
 
 
 def _mutated_argument(originals: tuple, after_call: tuple) -> int | None:
-    """The position of the first input array the call changed in place, or None."""
+    """The position of the first input (an array, or a container of arrays) the call changed in place, or None."""
     for position, (original, after) in enumerate(zip(originals, after_call)):
-        if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
-            if not (original.shape == after.shape and np.array_equal(original, after, equal_nan=True)):
-                return position
+        if not _unchanged(original, after):
+            return position
     return None
+
+
+def _unchanged(original: Any, after: Any) -> bool:
+    """Whether arrays, and arrays inside dicts, lists and tuples, still hold what they held before the call."""
+    if isinstance(original, np.ndarray):
+        return (isinstance(after, np.ndarray) and original.shape == after.shape
+                and np.array_equal(original, after, equal_nan=True))
+    if isinstance(original, dict):
+        return (isinstance(after, dict) and original.keys() == after.keys()
+                and all(_unchanged(original[key], after[key]) for key in original))
+    if isinstance(original, (list, tuple)) and any(isinstance(item, (np.ndarray, dict, list, tuple)) for item in original):
+        return (isinstance(after, (list, tuple)) and len(original) == len(after)
+                and all(_unchanged(item, other) for item, other in zip(original, after)))
+    return True
 
 
 def is_keras_model(value: Any) -> bool:

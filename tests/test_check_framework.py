@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from dlcourse import checks, progress
+from dlcourse import checks, collect, progress
 from dlcourse.checks import diagnostics, framework
 
 
@@ -235,3 +235,72 @@ def test_diagnose_wrong_axis():
 def test_matching_values_give_no_message():
     assert diagnostics.compare_values(np.array([1.0, 2.0]), [1.0, 2.0 + 1e-9]) == ""
     assert diagnostics.compare_values(50890, 50890.0) == ""
+
+
+# ----------------------------------------------------------------- structured answers and scored functions
+
+
+def _step(parameters, gradients, learning_rate):
+    """Reference for the structured-answer tests: one gradient-descent step over a dict of arrays."""
+    return {name: parameters[name] - learning_rate * gradients[name] for name in parameters}
+
+
+STEP_EXERCISE = framework.FunctionExercise(
+    exercise_id="test.step", title="A step", hints=["-"], reference=_step,
+    cases=[framework.Case("two parameters", ({"W": np.ones((2, 2)), "b": np.zeros(2)},
+                                             {"W": np.full((2, 2), 0.5), "b": np.ones(2)}, 0.1))],
+    mistakes=[framework.Mistake("gradient ascent: the step must go against the gradient.",
+                                lambda p, g, lr: {name: p[name] + lr * g[name] for name in p})])
+
+
+def judged_through_plain_data(exercise, answer):
+    """Judge an answer the way the grader does: collect, send as JSON, judge."""
+    collected = json.loads(json.dumps(collect.collect(exercise.collection_request(), answer)))
+    return framework.judge_collected(exercise, collected)
+
+
+def test_dict_answers_are_compared_key_by_key():
+    correct = lambda p, g, lr: {key: value - lr * g[key] for key, value in p.items()}  # noqa: E731
+    assert judged_through_plain_data(STEP_EXERCISE, correct).passed
+    missing = judged_through_plain_data(STEP_EXERCISE, lambda p, g, lr: {"W": p["W"] - lr * g["W"]})
+    assert missing.status == "failed" and "missing the key(s) 'b'" in missing.message
+    ascent = judged_through_plain_data(STEP_EXERCISE, lambda p, g, lr: {k: p[k] + lr * g[k] for k in p})
+    assert "In `W`: Every value is off by the same constant" in ascent.message
+    assert "Likely mistake: gradient ascent" in ascent.message
+
+
+def test_an_answer_that_changes_a_dict_of_arrays_in_place_is_named():
+    def in_place(parameters, gradients, learning_rate):
+        for name in parameters:
+            parameters[name] -= learning_rate * gradients[name]
+        return parameters
+
+    result = judged_through_plain_data(STEP_EXERCISE, in_place)
+    assert result.status == "failed" and "changed its input (argument 1) in place" in result.message
+
+
+def test_tuple_answers_are_compared_item_by_item():
+    exercise = framework.FunctionExercise(
+        exercise_id="test.pair", title="A pair", hints=["-"], reference=lambda x: (x.sum(axis=0), x * 2),
+        cases=[framework.Case("a matrix", (np.arange(6.0).reshape(2, 3),))])
+    assert judged_through_plain_data(exercise, lambda x: (np.sum(x, 0), 2 * x)).passed
+    wrong = judged_through_plain_data(exercise, lambda x: (x.sum(axis=1), 2 * x))
+    assert "In result 1 of 2: Wrong shape: expected (3,), got (2,)" in wrong.message
+    single = judged_through_plain_data(exercise, lambda x: 2 * x)
+    assert "Expected 2 results (return them as a tuple" in single.message
+
+
+SCORED_EXERCISE = framework.ScoredFunctionExercise(
+    exercise_id="test.fit", title="Fit a threshold", hints=["-"],
+    cases=[framework.Case("points on a line", (np.linspace(-1, 1, 21),))],
+    score_output=lambda case, threshold: (float(np.mean((case.args[0] > threshold) == (case.args[0] > 0.2))), ""),
+    minimum_score=0.95, metric_name="held-out accuracy", low_score_advice="Look at where the classes change.")
+
+
+def test_a_scored_function_passes_on_its_score_and_fails_below_the_minimum():
+    passed = judged_through_plain_data(SCORED_EXERCISE, lambda points: 0.2)
+    assert passed.passed and passed.message == "held-out accuracy 1.000 (at least 0.95 needed)."
+    low = judged_through_plain_data(SCORED_EXERCISE, lambda points: -0.5)
+    assert low.status == "failed" and "held-out accuracy is 0.714, below the required 0.95" in low.message
+    unusable = judged_through_plain_data(SCORED_EXERCISE, lambda points: "threshold")
+    assert unusable.status == "failed" and "could not be used" in unusable.message

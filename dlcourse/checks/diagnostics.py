@@ -109,9 +109,10 @@ def explain_exception_record(record: dict[str, Any]) -> str:
     return text
 
 
-def describe_mutated_argument(position: int) -> str:
-    """The message for a function that changed its input array (0-based position) in place."""
-    return (f"your function changed its input array (argument {position + 1}) in place. "
+def describe_mutated_argument(position: int, argument: Any = None) -> str:
+    """The message for a function that changed its input (0-based position) in place."""
+    what = "input array" if isinstance(argument, np.ndarray) else "input"
+    return (f"your function changed its {what} (argument {position + 1}) in place. "
             "Work on a copy or build a new array (e.g. `np.maximum(x, 0)`), "
             "because callers still need their original data.")
 
@@ -122,6 +123,8 @@ def matches_mistake(mistake: Callable, case: Any, got: Any) -> bool:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             mistaken = mistake(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        if _is_structure(mistaken):
+            return compare_values(mistaken, got, rtol=1e-5, atol=1e-7) == ""
         mistaken_array = np.asarray(mistaken, dtype=float)
         got_array = np.asarray(got, dtype=float)
     except Exception:
@@ -143,12 +146,21 @@ def _as_array(value: Any) -> np.ndarray | None:
     return array
 
 
+def _is_structure(value: Any) -> bool:
+    """Whether a value is compared item by item: a dict, a tuple, or a list that is not one numeric array."""
+    return isinstance(value, (dict, tuple)) or (isinstance(value, list) and _as_array(value) is None)
+
+
 def compare_values(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-7) -> str:
     """'' when got matches expected, else a message naming the first problem found."""
     if got is None:
         return "Your function returned None. Did you forget the `return` statement?"
     if got is Ellipsis:
         return "Your function returned `...` (the placeholder). Replace `return ...` with your computation."
+    if isinstance(expected, dict):
+        return compare_dicts(expected, got, rtol, atol)
+    if _is_structure(expected):
+        return compare_sequences(expected, got, rtol, atol)
     expected_array = np.asarray(expected)
     got_array = _as_array(got)
     if got_array is None:
@@ -157,6 +169,39 @@ def compare_values(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e
             or describe_dtype_problem(expected_array, got_array)
             or describe_non_finite_problem(expected_array, got_array)
             or describe_value_problem(expected_array, got_array, rtol, atol))
+
+
+def compare_dicts(expected: dict, got: Any, rtol: float, atol: float) -> str:
+    """'' when a dict result has the expected keys and values, else what differs, naming the key."""
+    if not isinstance(got, dict):
+        return (f"Expected a dict with the keys {', '.join(map(repr, expected))}, but your function returned "
+                f"{article(type_name(got))}: {safe_repr(got, 100)}.")
+    missing = [key for key in expected if key not in got]
+    if missing:
+        return f"Your result is missing the key(s) {', '.join(map(repr, missing))}: every entry must be returned."
+    extra = [key for key in got if key not in expected]
+    if extra:
+        return f"Your result has unexpected key(s) {', '.join(map(repr, extra))}."
+    for key in expected:
+        problem = compare_values(expected[key], got[key], rtol, atol)
+        if problem:
+            return f"In `{key}`: {problem}"
+    return ""
+
+
+def compare_sequences(expected: list | tuple, got: Any, rtol: float, atol: float) -> str:
+    """'' when a tuple (or list) of results matches item by item, else what differs, naming the item."""
+    count = len(expected)
+    if not isinstance(got, (list, tuple)):
+        return (f"Expected {count} results (return them as a tuple, e.g. `return first, second`), but your function "
+                f"returned {article(type_name(got))}: {safe_repr(got, 100)}.")
+    if len(got) != count:
+        return f"Expected {count} results, but your function returned {len(got)}."
+    for index, (expected_item, got_item) in enumerate(zip(expected, got)):
+        problem = compare_values(expected_item, got_item, rtol, atol)
+        if problem:
+            return f"In result {index + 1} of {count}: {problem}"
+    return ""
 
 
 def describe_kind(array: np.ndarray) -> str:

@@ -190,12 +190,21 @@ class FunctionExercise(Exercise):
             if got is Ellipsis and index == 0:
                 raise NotAttempted()
             if "mutated_argument" in record:
-                raise CheckFailed(f"On {case.description}: "
-                                  + diagnostics.describe_mutated_argument(int(record["mutated_argument"])))
-            expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-            problem = self.compare(expected, got)
-            if problem:
-                raise CheckFailed(self._failure_message(case, problem, got, outputs))
+                position = int(record["mutated_argument"])
+                argument = case.args[position] if 0 <= position < len(case.args) else None
+                raise CheckFailed(f"On {case.description}: " + diagnostics.describe_mutated_argument(position, argument))
+            self._judge_output(case, got, outputs)
+        return self._success_message()
+
+    def _judge_output(self, case: Case, got: Any, outputs: list[Any]) -> None:
+        """Raise CheckFailed when the output on this case differs from the reference's."""
+        expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+        problem = self.compare(expected, got)
+        if problem:
+            raise CheckFailed(self._failure_message(case, problem, got, outputs))
+
+    def _success_message(self) -> str:
+        """What a passed check says."""
         return f"Correct on all {len(self.cases)} test cases (including edge cases)."
 
     @staticmethod
@@ -227,6 +236,51 @@ class FunctionExercise(Exercise):
                 if wrong_axis:
                     lines.append(wrong_axis)
         return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class ScoredFunctionExercise(FunctionExercise):
+    """A function whose output is scored rather than compared, e.g. a training loop's parameters on held-out data.
+
+    `score_output(case, output)` returns (score, problem): a problem message ('' if none) fails the check
+    at once; otherwise every case must score at least `minimum_score`.
+    """
+
+    score_output: Callable = None
+    minimum_score: float = 0.0
+    metric_name: str = "score"
+    low_score_advice: str = ""
+    time_limit_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        """Start with no scores."""
+        self._scores: list[float] = []
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Score the output on every case, in case order."""
+        self._scores = []
+        return super().judge(collected)
+
+    def _judge_output(self, case: Case, got: Any, outputs: list[Any]) -> None:
+        """Raise CheckFailed when the output on this case can't be scored or scores too low."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score, problem = self.score_output(case, got)
+        except Exception as exception:
+            raise CheckFailed(f"On {case.description}: your result could not be used "
+                              f"({type(exception).__name__}: {diagnostics.short_text(exception, 200)}).") from None
+        if problem:
+            raise CheckFailed(f"On {case.description}: {problem}")
+        if not score >= self.minimum_score:
+            raise CheckFailed(f"On {case.description}: {self.metric_name} is {score:.3f}, below the required "
+                              f"{self.minimum_score:.2f}. {self.low_score_advice}".rstrip())
+        self._scores.append(float(score))
+
+    def _success_message(self) -> str:
+        """The scores reached."""
+        reached = ", ".join(f"{score:.3f}" for score in self._scores)
+        return f"{self.metric_name} {reached} (at least {self.minimum_score:.2f} needed)."
 
 
 CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the grader can't load safely. "
