@@ -252,3 +252,87 @@ def plot_image_grid(
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_computational_graph(
+    nodes: Mapping[str, tuple[float, float, str]],
+    edges: Sequence[tuple[str, str]],
+    values: Mapping[str, str] | None = None,
+    gradients: Mapping[str, str] | None = None,
+    title: str = "Computational graph",
+    ax: Axes | None = None,
+) -> Figure | Axes:
+    """Draw a computational graph: boxes at (x, y) with a label, and arrows for the edges (forward direction).
+
+    `nodes` maps a name to (x, y, label); `edges` lists (from, to) names. Optional `values` (forward pass,
+    printed in black under a box) and `gradients` (backward pass, printed in red) map node names to text.
+    """
+    if not nodes:
+        raise ValueError("nodes must contain at least one node")
+    for start, end in edges:
+        for name in (start, end):
+            if name not in nodes:
+                raise ValueError(f"edge ({start!r}, {end!r}) names an unknown node {name!r}")
+    values, gradients = dict(values or {}), dict(gradients or {})
+    axes = ax
+    if axes is None:
+        figure, axes = plt.subplots(figsize=(12, 4.5))
+    box_style = {"boxstyle": "round,pad=0.35", "facecolor": "#EAF2FB", "edgecolor": _class_colour(0)}
+    for start, end in edges:
+        (x0, y0, _), (x1, y1, _) = nodes[start], nodes[end]
+        axes.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                      arrowprops={"arrowstyle": "-|>", "color": "grey", "shrinkA": 22, "shrinkB": 22, "linewidth": 1.3})
+    for name, (x, y, label) in nodes.items():
+        axes.text(x, y, label, ha="center", va="center", fontsize=10, bbox=box_style, zorder=3)
+        below = []
+        if name in values:
+            below.append((values[name], "black"))
+        if name in gradients:
+            below.append((gradients[name], "#D55E00"))
+        for offset, (text, colour) in enumerate(below):
+            axes.text(x, y - 0.32 - 0.22 * offset, text, ha="center", va="top", fontsize=8.5, color=colour, zorder=3)
+    xs = [x for x, _, _ in nodes.values()]
+    ys = [y for _, y, _ in nodes.values()]
+    axes.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+    axes.set_ylim(min(ys) - 1.0, max(ys) + 0.6)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    axes.set_title(title)
+    axes.set_xlabel("forward pass: left to right (values in black); backward pass: right to left (gradients in red)")
+    axes.set_ylabel("inputs and parameters")
+    if ax is not None:
+        return ax
+    axes.figure.tight_layout()
+    return axes.figure
+
+
+def plot_gradient_norms(
+    norms_by_network: Mapping[str, Sequence[float]],
+    title: str = "Gradient norm per layer",
+    ax: Axes | None = None,
+) -> Figure | Axes:
+    """Plot each network's per-layer gradient norms (layer 1 = closest to the input) on a log scale."""
+    if not norms_by_network:
+        raise ValueError("norms_by_network must contain at least one network")
+    axes = ax
+    if axes is None:
+        figure, axes = plt.subplots(figsize=(7, 4.2))
+    for index, (name, norms) in enumerate(norms_by_network.items()):
+        norms = np.asarray(norms, dtype=np.float64).reshape(-1)
+        if norms.size == 0 or np.any(norms <= 0) or not np.all(np.isfinite(norms)):
+            raise ValueError(f"gradient norms of {name!r} must be positive finite numbers")
+        layers = np.arange(1, norms.size + 1)
+        axes.plot(layers, norms, marker=_class_marker(index), color=_class_colour(index), linewidth=2, label=name)
+        axes.set_xticks(layers)
+    axes.set_yscale("log")
+    axes.set_title(title)
+    axes.set_xlabel("layer (1 = next to the input)")
+    axes.set_ylabel("gradient norm of the layer's kernel (log scale)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    if ax is not None:
+        return ax
+    axes.figure.tight_layout()
+    return axes.figure

@@ -175,3 +175,31 @@ def test_plots_module_does_not_import_tensorflow():
     code = "import sys, dlcourse.plots; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
     assert result.stdout.strip() == "False"
+
+
+def test_computational_graph_draws_boxes_values_and_gradients():
+    nodes = {"x": (0, 1, "x"), "w": (0, 0, "w"), "z": (1.5, 0.5, "z = w x"), "loss": (3, 0.5, "L = z²")}
+    edges = [("x", "z"), ("w", "z"), ("z", "loss")]
+    figure = plots.plot_computational_graph(nodes, edges, values={"z": "z = 2.0"}, gradients={"z": "dL/dz = 4.0"},
+                                            title="A tiny graph")
+    assert_fully_labelled(figure)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert "z = w x" in texts and "z = 2.0" in texts and "dL/dz = 4.0" in texts
+
+
+def test_computational_graph_rejects_an_unknown_node():
+    with pytest.raises(ValueError, match="unknown node"):
+        plots.plot_computational_graph({"a": (0, 0, "a")}, [("a", "b")])
+
+
+def test_gradient_norms_on_a_log_scale():
+    figure = plots.plot_gradient_norms({"sigmoid": [1e-5, 1e-3, 1e-1], "relu": [0.5, 0.6, 0.4]}, title="Norms")
+    assert_fully_labelled(figure)
+    axes = figure.axes[0]
+    assert axes.get_yscale() == "log"
+    assert len(axes.get_lines()) == 2
+
+
+def test_gradient_norms_rejects_zero():
+    with pytest.raises(ValueError, match="positive"):
+        plots.plot_gradient_norms({"dead": [0.0, 1.0]})

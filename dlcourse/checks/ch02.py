@@ -1,0 +1,497 @@
+"""Chapter 02 exercises: backpropagation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlcourse import datasets
+from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ScoredFunctionExercise
+from dlcourse.collect import SourceFunction
+
+# ------------------------------------------------------------------ references
+
+
+def _stable_sigmoid(x):
+    """The logistic sigmoid without overflow warnings."""
+    x = np.asarray(x, dtype=float)
+    exp_of_negative_magnitude = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + exp_of_negative_magnitude),
+                    exp_of_negative_magnitude / (1.0 + exp_of_negative_magnitude))
+
+
+def reference_sigmoid_derivative(x):
+    """sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)), element-wise."""
+    s = _stable_sigmoid(x)
+    return s * (1.0 - s)
+
+
+def reference_tanh_derivative(x):
+    """tanh'(x) = 1 - tanh(x)^2, element-wise."""
+    return 1.0 - np.tanh(np.asarray(x, dtype=float)) ** 2
+
+
+def reference_relu_derivative(x):
+    """relu'(x) = 1 where x > 0, else 0 (0 at x = 0 by convention), as floats."""
+    return (np.asarray(x, dtype=float) > 0).astype(float)
+
+
+def reference_mse(targets, predictions):
+    """Mean squared error over all elements, a float."""
+    difference = np.asarray(predictions, dtype=float) - np.asarray(targets, dtype=float)
+    return float(np.mean(difference ** 2))
+
+
+def reference_mse_gradient(targets, predictions):
+    """d MSE / d predictions = 2 (predictions - targets) / n, n = number of elements."""
+    predictions = np.asarray(predictions, dtype=float)
+    return 2.0 * (predictions - np.asarray(targets, dtype=float)) / predictions.size
+
+
+def reference_binary_cross_entropy(labels, probabilities, epsilon=1e-7):
+    """Mean binary cross-entropy, with probabilities clipped to [epsilon, 1 - epsilon] (as Keras does)."""
+    labels = np.asarray(labels, dtype=float)
+    clipped = np.clip(np.asarray(probabilities, dtype=float), epsilon, 1.0 - epsilon)
+    return float(-np.mean(labels * np.log(clipped) + (1.0 - labels) * np.log(1.0 - clipped)))
+
+
+def reference_bce_gradient(labels, probabilities, epsilon=1e-7):
+    """d mean-BCE / d probabilities, evaluated at the clipped probabilities: (p - y) / (p (1 - p)) / n."""
+    labels = np.asarray(labels, dtype=float)
+    clipped = np.clip(np.asarray(probabilities, dtype=float), epsilon, 1.0 - epsilon)
+    return (clipped - labels) / (clipped * (1.0 - clipped)) / clipped.size
+
+
+def reference_dense_backward(inputs, kernel, upstream_gradient):
+    """Gradients of a Dense layer's pre-activation z = inputs @ kernel + bias, for a batch."""
+    d_kernel = inputs.T @ upstream_gradient
+    d_bias = upstream_gradient.sum(axis=0)
+    d_inputs = upstream_gradient @ kernel.T
+    return d_kernel, d_bias, d_inputs
+
+
+def reference_numerical_gradient(function, point, epsilon=1e-5):
+    """Central-difference gradient of a scalar function at `point` (any shape); `point` is left unchanged."""
+    point = np.array(point, dtype=float)
+    gradient = np.zeros_like(point)
+    for index in np.ndindex(point.shape):
+        original = point[index]
+        point[index] = original + epsilon
+        value_plus = float(function(point))
+        point[index] = original - epsilon
+        value_minus = float(function(point))
+        point[index] = original
+        gradient[index] = (value_plus - value_minus) / (2.0 * epsilon)
+    return gradient
+
+
+def reference_gradient_descent_step(parameters, gradients, learning_rate):
+    """A new dict: every parameter minus learning_rate times its gradient; the inputs are left unchanged."""
+    return {name: value - learning_rate * gradients[name] for name, value in parameters.items()}
+
+
+def two_layer_probabilities(parameters, features):
+    """P(class 1) of the chapter's network: sigmoid(tanh(X @ W1 + b1) @ W2 + b2), shape (n,)."""
+    hidden = np.tanh(np.asarray(features, dtype=float) @ parameters["W1"] + parameters["b1"])
+    return _stable_sigmoid(hidden @ parameters["W2"] + parameters["b2"]).reshape(-1)
+
+
+def reference_train_two_layer_network(features, labels, num_hidden_units, learning_rate, num_steps, seed):
+    """Full-batch gradient descent on a 2-H-1 tanh/sigmoid network with the BCE loss."""
+    rng = np.random.default_rng(seed)
+    features = np.asarray(features, dtype=float)
+    targets = np.asarray(labels, dtype=float).reshape(-1, 1)
+    num_inputs, count = features.shape[1], len(features)
+    parameters = {
+        "W1": rng.normal(0.0, 1.0 / np.sqrt(num_inputs), size=(num_inputs, num_hidden_units)),
+        "b1": np.zeros(num_hidden_units),
+        "W2": rng.normal(0.0, 1.0 / np.sqrt(num_hidden_units), size=(num_hidden_units, 1)),
+        "b2": np.zeros(1),
+    }
+    for _ in range(num_steps):
+        hidden = np.tanh(features @ parameters["W1"] + parameters["b1"])
+        probabilities = _stable_sigmoid(hidden @ parameters["W2"] + parameters["b2"])
+        d_logits = (probabilities - targets) / count
+        d_hidden = d_logits @ parameters["W2"].T * (1.0 - hidden ** 2)
+        gradients = {"W1": features.T @ d_hidden, "b1": d_hidden.sum(axis=0),
+                     "W2": hidden.T @ d_logits, "b2": d_logits.sum(axis=0)}
+        parameters = reference_gradient_descent_step(parameters, gradients, learning_rate)
+    return parameters
+
+
+# ------------------------------------------------------------------ test inputs
+
+_rng = np.random.default_rng(2)
+_VALUES = np.array([-4.0, -1.0, 0.0, 0.5, 2.0])
+_BATCH = np.round(_rng.normal(0, 2, size=(3, 4)), 3)
+_LARGE = np.array([-800.0, -30.0, 30.0, 800.0])
+_TARGETS = np.array([1.0, 0.0, 2.5, -1.0])
+_PREDICTIONS = np.array([0.8, 0.3, 2.0, -0.5])
+_TARGETS_2D = np.round(_rng.normal(size=(3, 2)), 3)
+_PREDICTIONS_2D = np.round(_rng.normal(size=(3, 2)), 3)
+_LABELS = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+_PROBABILITIES = np.array([0.9, 0.2, 0.6, 0.45, 0.99])
+_CERTAIN_LABELS = np.array([1.0, 0.0, 1.0, 0.0])
+_CERTAIN_PROBABILITIES = np.array([1.0, 0.0, 0.0, 1.0])  # two certain and right, two certain and wrong
+_DENSE_INPUTS = np.round(_rng.normal(size=(4, 3)), 3)
+_DENSE_KERNEL = np.round(_rng.normal(size=(3, 2)), 3)
+_DENSE_UPSTREAM = np.round(_rng.normal(size=(4, 2)), 3)
+_SQUARE_KERNEL = np.round(_rng.normal(size=(3, 3)), 3)
+_SQUARE_UPSTREAM = np.round(_rng.normal(size=(4, 3)), 3)
+_POINT = np.array([1.0, -2.0, 0.5])
+_MATRIX_POINT = np.round(_rng.normal(size=(3, 2)), 3)
+_CUBES = SourceFunction("lambda x: np.sum(x ** 3)")
+_MIXED = SourceFunction("lambda x: np.sum(np.sin(x)) + np.prod(x)")
+_TANH_LAYER = SourceFunction("lambda w: np.sum(np.tanh(w @ np.array([1.0, -2.0])))")
+_PARAMETERS = {"W1": np.round(_rng.normal(size=(2, 3)), 3), "b1": np.array([0.1, -0.2, 0.3]),
+               "W2": np.round(_rng.normal(size=(3, 1)), 3), "b2": np.array([0.5])}
+_GRADIENTS = {"W1": np.round(_rng.normal(size=(2, 3)), 3), "b1": np.array([1.0, 2.0, -1.0]),
+              "W2": np.round(_rng.normal(size=(3, 1)), 3), "b2": np.array([-0.25])}
+_LAYER_PARAMETERS = {"kernel": np.array([[1.0, 2.0], [3.0, 4.0]]), "bias": np.array([0.5, -0.5])}
+_LAYER_GRADIENTS = {"kernel": np.array([[0.5, -1.0], [2.0, 0.0]]), "bias": np.array([1.0, 1.0])}
+
+# ------------------------------------------------------------------ exercises: derivatives
+
+sigmoid_derivative = FunctionExercise(
+    exercise_id="ch02.sigmoid_derivative",
+    title="The derivative of the sigmoid",
+    hints=[
+        "The sigmoid's derivative can be written with the sigmoid itself: sigma'(x) = sigma(x) (1 - sigma(x)).",
+        "Compute `s = 1 / (1 + np.exp(-x))` first, then combine; the formula needs sigma(x), not x.",
+        "`s = 1.0 / (1.0 + np.exp(-x)); return s * (1.0 - s)`",
+    ],
+    reference=reference_sigmoid_derivative,
+    cases=[
+        Case("a mix of negative, zero and positive values", (_VALUES,)),
+        Case("a single number", (0.0,)),
+        Case("a 2-D batch", (_BATCH,)),
+        Case("large magnitudes", (_LARGE,)),
+    ],
+    mistakes=[
+        Mistake("you applied s * (1 - s) to x itself; the formula needs s = sigmoid(x) first.",
+                lambda x: np.asarray(x, dtype=float) * (1.0 - np.asarray(x, dtype=float))),
+        Mistake("that is the sigmoid itself, not its derivative: multiply sigmoid(x) by (1 - sigmoid(x)).",
+                _stable_sigmoid),
+        Mistake("the factor (1 - sigmoid(x)) is missing: the derivative is sigmoid(x) * (1 - sigmoid(x)).",
+                lambda x: _stable_sigmoid(x) ** 2),
+    ],
+)
+
+tanh_derivative = FunctionExercise(
+    exercise_id="ch02.tanh_derivative",
+    title="The derivative of tanh",
+    hints=[
+        "Like the sigmoid's, tanh's derivative is written with tanh itself.",
+        "tanh'(x) = 1 - tanh(x)^2. `np.tanh` works on arrays.",
+        "`return 1.0 - np.tanh(x) ** 2`",
+    ],
+    reference=reference_tanh_derivative,
+    cases=[
+        Case("a mix of negative, zero and positive values", (_VALUES,)),
+        Case("a single number", (0.3,)),
+        Case("a 2-D batch", (_BATCH,)),
+        Case("large magnitudes", (_LARGE,)),
+    ],
+    mistakes=[
+        Mistake("you computed 1 - x**2; the formula is 1 - tanh(x)**2 (apply tanh first).",
+                lambda x: 1.0 - np.asarray(x, dtype=float) ** 2),
+        Mistake("the square is missing: tanh'(x) = 1 - tanh(x)**2, not 1 - tanh(x).",
+                lambda x: 1.0 - np.tanh(np.asarray(x, dtype=float))),
+        Mistake("that is the sigmoid's derivative formula; tanh's derivative is 1 - tanh(x)**2.",
+                lambda x: np.tanh(np.asarray(x, dtype=float)) * (1.0 - np.tanh(np.asarray(x, dtype=float)))),
+    ],
+)
+
+relu_derivative = FunctionExercise(
+    exercise_id="ch02.relu_derivative",
+    title="The derivative of ReLU",
+    hints=[
+        "ReLU is x for x > 0 (slope 1) and 0 for x < 0 (slope 0). At exactly 0 we choose slope 0.",
+        "A comparison such as `x > 0` gives booleans; turn them into floats with `.astype(float)`.",
+        "`return (np.asarray(x) > 0).astype(float)`",
+    ],
+    reference=reference_relu_derivative,
+    cases=[
+        Case("a mix of negative, zero and positive values", (_VALUES,)),
+        Case("a 2-D batch", (_BATCH,)),
+        Case("a single positive number", (3.0,)),
+        Case("exactly zero", (np.array([0.0, -0.0, 1e-9, -1e-9]),)),
+    ],
+    mistakes=[
+        Mistake("at x = 0 your derivative is 1; this course takes ReLU's slope at 0 to be 0 (use `x > 0`, not `x >= 0`).",
+                lambda x: (np.asarray(x, dtype=float) >= 0).astype(float)),
+        Mistake("that is ReLU itself, not its derivative: the slope is 1 for x > 0 and 0 otherwise.",
+                lambda x: np.maximum(np.asarray(x, dtype=float), 0.0)),
+        Mistake("`np.sign(x)` gives -1 for negative inputs, but ReLU is flat there: its slope is 0.",
+                lambda x: np.sign(np.asarray(x, dtype=float))),
+    ],
+)
+
+# ------------------------------------------------------------------ exercises: losses
+
+mse = FunctionExercise(
+    exercise_id="ch02.mse",
+    title="Mean squared error",
+    hints=[
+        "MSE is the mean, over every element, of the squared difference between prediction and target.",
+        "`np.mean` averages over all elements of an array of any shape.",
+        "`return float(np.mean((predictions - targets) ** 2))`",
+    ],
+    reference=reference_mse,
+    cases=[
+        Case("four targets and predictions", (_TARGETS, _PREDICTIONS)),
+        Case("a batch of 3 examples with 2 outputs each", (_TARGETS_2D, _PREDICTIONS_2D)),
+        Case("perfect predictions", (_TARGETS, _TARGETS.copy())),
+        Case("a single example", (np.array([3.0]), np.array([1.0]))),
+    ],
+    mistakes=[
+        Mistake("the square is missing: the errors must be squared before averaging (otherwise + and - cancel).",
+                lambda t, p: float(np.mean(p - t))),
+        Mistake("you summed instead of averaging: divide by the number of elements (use `np.mean`).",
+                lambda t, p: float(np.sum((p - t) ** 2))),
+        Mistake("that is the root mean squared error (RMSE); MSE has no square root.",
+                lambda t, p: float(np.sqrt(np.mean((p - t) ** 2)))),
+        Mistake("you averaged absolute errors (that is MAE); MSE squares them.",
+                lambda t, p: float(np.mean(np.abs(p - t)))),
+    ],
+)
+
+mse_gradient = FunctionExercise(
+    exercise_id="ch02.mse_gradient",
+    title="The gradient of the MSE with respect to the predictions",
+    hints=[
+        "MSE = (1/n) sum_i (p_i - t_i)^2 with n the number of elements. Differentiate one term with respect to p_i.",
+        "d/dp_i of (p_i - t_i)^2 is 2 (p_i - t_i); the 1/n stays. The result has the shape of `predictions`.",
+        "`return 2.0 * (predictions - targets) / predictions.size`",
+    ],
+    reference=reference_mse_gradient,
+    cases=[
+        Case("four targets and predictions", (_TARGETS, _PREDICTIONS)),
+        Case("a batch of 3 examples with 2 outputs each", (_TARGETS_2D, _PREDICTIONS_2D)),
+        Case("a single example", (np.array([3.0]), np.array([1.0]))),
+    ],
+    mistakes=[
+        Mistake("the factor 2 from differentiating the square is missing: d/dp (p - t)^2 = 2 (p - t).",
+                lambda t, p: (p - t) / p.size),
+        Mistake("the 1/n of the mean is missing: divide by the number of elements (`predictions.size`).",
+                lambda t, p: 2.0 * (p - t)),
+        Mistake("the sign is flipped: the gradient is 2 (predictions - targets) / n, positive where the prediction is too large.",
+                lambda t, p: 2.0 * (t - p) / p.size),
+        Mistake("you divided by the number of rows (len), but the mean is over every element (`predictions.size`).",
+                lambda t, p: 2.0 * (p - t) / len(p)),
+    ],
+)
+
+binary_cross_entropy = FunctionExercise(
+    exercise_id="ch02.binary_cross_entropy",
+    title="Binary cross-entropy, safe for probabilities of exactly 0 and 1",
+    hints=[
+        "BCE = -mean(y log p + (1 - y) log(1 - p)). log(0) is -inf, so clip p into [epsilon, 1 - epsilon] first.",
+        "`np.clip(probabilities, epsilon, 1 - epsilon)` keeps every log finite; average with `np.mean` and mind the minus sign.",
+        "`p = np.clip(probabilities, epsilon, 1 - epsilon); return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))`",
+    ],
+    reference=reference_binary_cross_entropy,
+    cases=[
+        Case("five labels and probabilities", (_LABELS, _PROBABILITIES)),
+        Case("a single confident, correct prediction", (np.array([1.0]), np.array([0.99]))),
+        Case("probabilities of exactly 0 and 1, two of them wrong", (_CERTAIN_LABELS, _CERTAIN_PROBABILITIES)),
+        Case("a batch of shape (4, 1)", (_CERTAIN_LABELS.reshape(4, 1), np.array([[0.7], [0.1], [0.4], [0.8]]))),
+    ],
+    mistakes=[
+        Mistake("the probabilities are not clipped: log(0) = -inf, so certain wrong predictions give inf or NaN. "
+                "Clip them with `np.clip(probabilities, epsilon, 1 - epsilon)` first.",
+                lambda y, p, epsilon=1e-7: float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))),
+        Mistake("the minus sign is missing: log p is negative, so the loss must be -mean(...), a positive number.",
+                lambda y, p, epsilon=1e-7: -reference_binary_cross_entropy(y, p, epsilon)),
+        Mistake("you summed instead of averaging over the examples (use `np.mean`).",
+                lambda y, p, epsilon=1e-7: reference_binary_cross_entropy(y, p, epsilon) * np.size(p)),
+        Mistake("the (1 - y) log(1 - p) term for the examples of class 0 is missing.",
+                lambda y, p, epsilon=1e-7: float(-np.mean(y * np.log(np.clip(p, epsilon, 1 - epsilon))))),
+    ],
+)
+
+bce_gradient = FunctionExercise(
+    exercise_id="ch02.bce_gradient",
+    title="The gradient of binary cross-entropy with respect to the probabilities",
+    hints=[
+        "For one example, d/dp of -(y log p + (1 - y) log(1 - p)) is -y/p + (1 - y)/(1 - p) = (p - y) / (p (1 - p)).",
+        "Clip p into [epsilon, 1 - epsilon] first (as in the loss), and divide by n for the mean.",
+        "`p = np.clip(probabilities, epsilon, 1 - epsilon); return (p - labels) / (p * (1 - p)) / p.size`",
+    ],
+    reference=reference_bce_gradient,
+    cases=[
+        Case("five labels and probabilities", (_LABELS, _PROBABILITIES)),
+        Case("a single example", (np.array([0.0]), np.array([0.25]))),
+        Case("probabilities of exactly 0 and 1", (_CERTAIN_LABELS, _CERTAIN_PROBABILITIES)),
+    ],
+    mistakes=[
+        Mistake("that is (p - y) / n, the gradient with respect to the *logit* z (where p = sigmoid(z)); "
+                "with respect to p it is (p - y) / (p (1 - p)) / n.",
+                lambda y, p, epsilon=1e-7: (np.clip(p, epsilon, 1 - epsilon) - y) / np.size(p)),
+        Mistake("the 1/n of the mean is missing: divide by the number of examples.",
+                lambda y, p, epsilon=1e-7: reference_bce_gradient(y, p, epsilon) * np.size(p)),
+        Mistake("the sign is flipped: the gradient is (p - y) / (p (1 - p)) / n.",
+                lambda y, p, epsilon=1e-7: -reference_bce_gradient(y, p, epsilon)),
+        Mistake("the probabilities are not clipped, so p = 0 or p = 1 divides by zero: clip them first.",
+                lambda y, p, epsilon=1e-7: (p - y) / (p * (1 - p)) / np.size(p)),
+    ],
+)
+
+# ------------------------------------------------------------------ exercises: backpropagation
+
+dense_backward = FunctionExercise(
+    exercise_id="ch02.dense_backward",
+    title="The backward pass of a Dense layer for a batch",
+    hints=[
+        "z = inputs @ kernel + bias. Each gradient has the shape of what it is the gradient of: "
+        "d_kernel like kernel (in, out), d_bias like bias (out,), d_inputs like inputs (batch, in).",
+        "The bias is added to every example, so its gradient adds up the upstream gradient over the batch (axis 0). "
+        "Arrange the matrix products so that the shapes come out right.",
+        "`return inputs.T @ upstream_gradient, upstream_gradient.sum(axis=0), upstream_gradient @ kernel.T`",
+    ],
+    reference=reference_dense_backward,
+    cases=[
+        Case("a batch of 4, 3 inputs, 2 units", (_DENSE_INPUTS, _DENSE_KERNEL, _DENSE_UPSTREAM)),
+        Case("a batch holding one example", (_DENSE_INPUTS[:1], _DENSE_KERNEL, _DENSE_UPSTREAM[:1])),
+        Case("a square kernel (3 inputs, 3 units)", (_DENSE_INPUTS, _SQUARE_KERNEL, _SQUARE_UPSTREAM)),
+    ],
+    mistakes=[
+        Mistake("d_kernel is transposed: it is `inputs.T @ upstream_gradient`, of shape (in, out) like the kernel.",
+                lambda x, w, g: (g.T @ x, g.sum(axis=0), g @ w.T)),
+        Mistake("d_bias is not summed over the batch: the bias is shared by every example, so add up their "
+                "gradients with `upstream_gradient.sum(axis=0)`.",
+                lambda x, w, g: (x.T @ g, g, g @ w.T)),
+        Mistake("d_bias is averaged over the batch; it must be summed (`.sum(axis=0)`): any averaging "
+                "already happened in the loss.",
+                lambda x, w, g: (x.T @ g, g.mean(axis=0), g @ w.T)),
+        Mistake("d_inputs uses the kernel without transposing it: it is `upstream_gradient @ kernel.T`.",
+                lambda x, w, g: (x.T @ g, g.sum(axis=0), g @ w)),
+    ],
+)
+
+numerical_gradient = FunctionExercise(
+    exercise_id="ch02.numerical_gradient",
+    title="Numerical gradient by central differences",
+    hints=[
+        "For each element i of `point`, nudge only that element by +epsilon and by -epsilon, evaluate the "
+        "function both times and take (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).",
+        "Work on a float copy (`point = np.array(point, dtype=float)`), loop over every index with "
+        "`np.ndindex(point.shape)` (this also works for matrices), and put each element back after nudging it.",
+        "Central differences divide by 2 * epsilon, and the result has the shape of `point`.",
+    ],
+    reference=reference_numerical_gradient,
+    cases=[
+        Case("sum(x**3) at a vector, epsilon 1e-3", (_CUBES, _POINT, 1e-3)),
+        Case("sum(sin(x)) + prod(x) at a vector, default epsilon", (_MIXED, _POINT)),
+        Case("a tanh layer's output as a function of a (3, 2) weight matrix, epsilon 1e-4",
+             (_TANH_LAYER, _MATRIX_POINT, 1e-4)),
+        Case("sum(x**3) at a (3, 2) matrix, epsilon 1e-2", (_CUBES, _MATRIX_POINT, 1e-2)),
+    ],
+    mistakes=[
+        Mistake("that is a forward difference (f(x + eps) - f(x)) / eps; central differences use "
+                "(f(x + eps) - f(x - eps)) / (2 eps), which is far more accurate.",
+                lambda f, x, epsilon=1e-5: _one_sided_difference(f, x, epsilon, +1)),
+        Mistake("that is a backward difference (f(x) - f(x - eps)) / eps; use central differences "
+                "(f(x + eps) - f(x - eps)) / (2 eps).",
+                lambda f, x, epsilon=1e-5: _one_sided_difference(f, x, epsilon, -1)),
+        Mistake("you divided by epsilon instead of 2 * epsilon: the two nudged points are 2 * epsilon apart.",
+                lambda f, x, epsilon=1e-5: 2.0 * reference_numerical_gradient(f, x, epsilon)),
+    ],
+)
+
+
+def _one_sided_difference(function, point, epsilon, direction):
+    """Forward (direction +1) or backward (-1) differences: the mistakes numerical_gradient names."""
+    point = np.array(point, dtype=float)
+    gradient = np.zeros_like(point)
+    base = float(function(point))
+    for index in np.ndindex(point.shape):
+        original = point[index]
+        point[index] = original + direction * epsilon
+        gradient[index] = direction * (float(function(point)) - base) / epsilon
+        point[index] = original
+    return gradient
+
+
+gradient_descent_step = FunctionExercise(
+    exercise_id="ch02.gradient_descent_step",
+    title="One gradient-descent step on a dict of parameters",
+    hints=[
+        "Every parameter moves a small step *against* its gradient: new = old - learning_rate * gradient.",
+        "Build and return a new dict (e.g. with a dict comprehension over `parameters.items()`); "
+        "`-=` would change the caller's arrays in place.",
+        "`return {name: value - learning_rate * gradients[name] for name, value in parameters.items()}`",
+    ],
+    reference=reference_gradient_descent_step,
+    cases=[
+        Case("the parameters of a 2-3-1 network, learning rate 0.1", (_PARAMETERS, _GRADIENTS, 0.1)),
+        Case("a layer's kernel and bias, learning rate 0.5", (_LAYER_PARAMETERS, _LAYER_GRADIENTS, 0.5)),
+        Case("learning rate 0 (nothing may change)", (_PARAMETERS, _GRADIENTS, 0.0)),
+    ],
+    mistakes=[
+        Mistake("you added the gradient (gradient *ascent*): descent moves against it, old - learning_rate * gradient.",
+                lambda p, g, lr: {k: v + lr * g[k] for k, v in p.items()}),
+        Mistake("only the weights (W...) are updated; the biases must take a step too.",
+                lambda p, g, lr: {k: v - lr * g[k] if k.startswith("W") else v for k, v in p.items()}),
+        Mistake("the learning rate is missing: the step is learning_rate * gradient.",
+                lambda p, g, lr: {k: v - g[k] for k, v in p.items()}),
+    ],
+)
+
+# ------------------------------------------------------------------ exercise: the training loop
+
+_MOONS = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=0)
+_REQUIRED_SHAPES = {"W1": (2, None), "b1": (None,), "W2": (None, 1), "b2": (1,)}
+
+
+def score_two_layer_network(case, parameters):
+    """Accuracy of the returned parameters on fresh two-moons data; (0, why) when they can't be used."""
+    num_hidden_units = int(case.args[2])
+    if not isinstance(parameters, dict):
+        return 0.0, (f"Return a dict with the keys 'W1', 'b1', 'W2', 'b2'; your function returned "
+                     f"{type(parameters).__name__}.")
+    missing = [name for name in _REQUIRED_SHAPES if name not in parameters]
+    if missing:
+        return 0.0, f"Your dict is missing the key(s) {', '.join(map(repr, missing))}."
+    for name, shape in _REQUIRED_SHAPES.items():
+        expected = tuple(num_hidden_units if size is None else size for size in shape)
+        got = np.shape(parameters[name])
+        if got != expected:
+            return 0.0, f"`{name}` has shape {got}; with {num_hidden_units} hidden units it must have shape {expected}."
+    features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=2024)
+    with np.errstate(all="ignore"):
+        probabilities = two_layer_probabilities({k: np.asarray(v, dtype=float) for k, v in parameters.items()}, features)
+    if not np.all(np.isfinite(probabilities)):
+        return 0.0, "Your network outputs NaN: training diverged. Check the gradients' signs and the learning rate."
+    predictions = (probabilities > 0.5).astype(int)
+    accuracy = float(np.mean(predictions == labels))
+    if np.all(predictions == predictions[0]):
+        return accuracy, (f"Your network predicts class {predictions[0]} for every point (accuracy {accuracy:.2f}). "
+                          "Are the parameters updated in every step, in the direction *against* the gradient?")
+    return accuracy, ""
+
+
+train_two_layer_network = ScoredFunctionExercise(
+    exercise_id="ch02.train_two_layer_network",
+    title="Training the two-layer network with gradient descent",
+    hints=[
+        "Each step: forward pass (tanh hidden layer, sigmoid output), backward pass (start from "
+        "d_logits = (p - y) / n), then one gradient-descent step on all four parameters.",
+        "Reshape the labels to a column (n, 1) so that p - y does not broadcast to (n, n). Initialise the "
+        "weights with small random numbers from `np.random.default_rng(seed)` (not zeros: every hidden unit would stay identical).",
+        "The backward pass through tanh multiplies by (1 - hidden**2); `dense_backward`'s formulas give the "
+        "gradients of each layer's kernel, bias and inputs.",
+    ],
+    cases=[
+        Case("1000 training moons (noise 0.1, seed 0), 16 hidden units, learning rate 1.0, 500 steps, seed 0",
+             (*_MOONS, 16, 1.0, 500, 0)),
+    ],
+    score_output=score_two_layer_network,
+    minimum_score=0.95,
+    metric_name="accuracy",
+    low_score_advice="Check the backward pass with your numerical_gradient, and that every parameter is updated in every step.",
+    time_limit_seconds=30.0,
+)
+
+
+EXERCISES = [sigmoid_derivative, tanh_derivative, relu_derivative, mse, mse_gradient, binary_cross_entropy,
+             bce_gradient, dense_backward, numerical_gradient, gradient_descent_step, train_two_layer_network]
