@@ -2,11 +2,10 @@
 
 import math
 
-import types
-
 import numpy as np
 import pytest
 
+from check_helpers import written_by_student
 from dlcourse import checks
 from dlcourse.checks import ch01
 
@@ -61,13 +60,6 @@ def count_parameters_by_loop(layer_sizes):
     for index in range(1, len(layer_sizes)):
         total += (layer_sizes[index - 1] + 1) * layer_sizes[index]
     return total
-
-
-def written_by_student(reference):
-    """The reference's code as a student would have it: the same function, defined in the notebook."""
-    copy = types.FunctionType(reference.__code__, reference.__globals__, reference.__name__, reference.__defaults__)
-    copy.__module__ = "__main__"
-    return copy
 
 
 CORRECT_ANSWERS = {

@@ -1,19 +1,11 @@
 """Every chapter 02 check accepts correct answers and names realistic mistakes."""
 
-import types
-
 import numpy as np
 import pytest
 
+from check_helpers import written_by_student
 from dlcourse import checks
 from dlcourse.checks import ch02
-
-
-def written_by_student(reference):
-    """The reference's code as a student would have it: the same function, defined in the notebook."""
-    copy = types.FunctionType(reference.__code__, reference.__globals__, reference.__name__, reference.__defaults__)
-    copy.__module__ = "__main__"
-    return copy
 
 
 # ----------------------------------------------------------------- correct answers, written differently

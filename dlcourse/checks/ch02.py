@@ -5,23 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from dlcourse import datasets
+from dlcourse.checks.ch01 import reference_sigmoid
 from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ScoredFunctionExercise
 from dlcourse.collect import SourceFunction
 
 # ------------------------------------------------------------------ references
 
 
-def _stable_sigmoid(x):
-    """The logistic sigmoid without overflow warnings."""
-    x = np.asarray(x, dtype=float)
-    exp_of_negative_magnitude = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + exp_of_negative_magnitude),
-                    exp_of_negative_magnitude / (1.0 + exp_of_negative_magnitude))
-
-
 def reference_sigmoid_derivative(x):
     """sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)), element-wise."""
-    s = _stable_sigmoid(x)
+    s = reference_sigmoid(x)
     return s * (1.0 - s)
 
 
@@ -92,7 +85,7 @@ def reference_gradient_descent_step(parameters, gradients, learning_rate):
 def two_layer_probabilities(parameters, features):
     """P(class 1) of the chapter's network: sigmoid(tanh(X @ W1 + b1) @ W2 + b2), shape (n,)."""
     hidden = np.tanh(np.asarray(features, dtype=float) @ parameters["W1"] + parameters["b1"])
-    return _stable_sigmoid(hidden @ parameters["W2"] + parameters["b2"]).reshape(-1)
+    return reference_sigmoid(hidden @ parameters["W2"] + parameters["b2"]).reshape(-1)
 
 
 def reference_train_two_layer_network(features, labels, num_hidden_units, learning_rate, num_steps, seed):
@@ -109,7 +102,7 @@ def reference_train_two_layer_network(features, labels, num_hidden_units, learni
     }
     for _ in range(num_steps):
         hidden = np.tanh(features @ parameters["W1"] + parameters["b1"])
-        probabilities = _stable_sigmoid(hidden @ parameters["W2"] + parameters["b2"])
+        probabilities = reference_sigmoid(hidden @ parameters["W2"] + parameters["b2"])
         d_logits = (probabilities - targets) / count
         d_hidden = d_logits @ parameters["W2"].T * (1.0 - hidden ** 2)
         gradients = {"W1": features.T @ d_hidden, "b1": d_hidden.sum(axis=0),
@@ -170,9 +163,9 @@ sigmoid_derivative = FunctionExercise(
         Mistake("you applied s * (1 - s) to x itself; the formula needs s = sigmoid(x) first.",
                 lambda x: np.asarray(x, dtype=float) * (1.0 - np.asarray(x, dtype=float))),
         Mistake("that is the sigmoid itself, not its derivative: multiply sigmoid(x) by (1 - sigmoid(x)).",
-                _stable_sigmoid),
+                reference_sigmoid),
         Mistake("the factor (1 - sigmoid(x)) is missing: the derivative is sigmoid(x) * (1 - sigmoid(x)).",
-                lambda x: _stable_sigmoid(x) ** 2),
+                lambda x: reference_sigmoid(x) ** 2),
     ],
 )
 
