@@ -379,6 +379,10 @@ def collect(request: dict[str, Any], answer: Any) -> dict[str, Any]:
                 run_with_time_limit(lambda: _call_on_cases(answer, request["cases"], collected["cases"]), limit)
         elif request["kind"] == "model":
             collected["model"] = run_with_time_limit(lambda: describe_model(answer), limit)
+        elif request["kind"] == "value":
+            collected["value"] = run_with_time_limit(lambda: encode_value(answer), limit)
+        elif request["kind"] == "object":
+            collected["object"] = run_with_time_limit(lambda: describe_object(answer, request["attributes"]), limit)
         else:
             raise ValueError(f"unknown exercise kind {request['kind']!r}")
     except CheckTimeout:
@@ -429,6 +433,18 @@ def _unchanged(original: Any, after: Any) -> bool:
         return (isinstance(after, (list, tuple)) and len(original) == len(after)
                 and all(_unchanged(item, other) for item, other in zip(original, after)))
     return True
+
+
+def describe_object(answer: Any, attributes: list[str]) -> dict[str, Any]:
+    """A configured object as plain data: its class name and the values of the named attributes."""
+    values, missing = {}, []
+    for name in attributes:
+        try:
+            values[name] = encode_value(getattr(answer, name))
+        except Exception:  # a missing attribute, or a property of the student's that raises
+            missing.append(name)
+    return {"type": type(answer).__name__, "module": type(answer).__module__ or "", "attributes": values,
+            "missing": missing}
 
 
 def is_keras_model(value: Any) -> bool:

@@ -304,3 +304,58 @@ def test_a_scored_function_passes_on_its_score_and_fails_below_the_minimum():
     assert low.status == "failed" and "held-out accuracy is 0.714, below the required 0.95" in low.message
     unusable = judged_through_plain_data(SCORED_EXERCISE, lambda points: "threshold")
     assert unusable.status == "failed" and "could not be used" in unusable.message
+
+
+# ----------------------------------------------------------------- choices and configured objects
+
+CURVES_EXERCISE = framework.ChoiceExercise(
+    exercise_id="test.curves", title="Read the curves", hints=["-"],
+    answers={"A": "overfitting", "B": "underfitting"}, choices=("underfitting", "overfitting", "good fit"),
+    explanations={"A:good fit": "Validation loss rises while training loss falls.",
+                  "underfitting": "Underfitting means both losses stay high."})
+
+
+def test_choice_answers_are_normalised_and_each_wrong_choice_is_explained():
+    assert judged_through_plain_data(CURVES_EXERCISE, {"A": " Overfitting", "B": "underfitting"}).passed
+    wrong = judged_through_plain_data(CURVES_EXERCISE, {"A": "good fit", "B": "underfitting"})
+    assert wrong.status == "failed" and wrong.message == "A: not 'good fit'. Validation loss rises while training loss falls."
+    both = judged_through_plain_data(CURVES_EXERCISE, {"A": "underfitting", "B": "overfitting"})
+    assert "A: not 'underfitting'. Underfitting means both losses stay high." in both.message
+    assert "B: not 'overfitting'." in both.message
+
+
+def test_choice_answers_of_the_wrong_form_are_explained():
+    assert "one choice per question" in judged_through_plain_data(CURVES_EXERCISE, "overfitting").message
+    assert "No answer for 'B'" in judged_through_plain_data(CURVES_EXERCISE, {"A": "overfitting"}).message
+    assert "is not one of the choices" in judged_through_plain_data(
+        CURVES_EXERCISE, {"A": "overfit", "B": "underfitting"}).message
+    assert judged_through_plain_data(CURVES_EXERCISE, ...).status == "not_attempted"
+    single = framework.ChoiceExercise(exercise_id="test.one", title="One", hints=["-"], answers={"": "b"},
+                                      choices=("a", "b"), explanations={"a": "A is the slow one."})
+    assert judged_through_plain_data(single, "B").passed
+    assert judged_through_plain_data(single, "a").message == "not 'a'. A is the slow one."
+
+
+def _judge_stopper(attributes):
+    """Test judge: patience 3 on val_loss."""
+    if attributes["monitor"] != "val_loss":
+        return "Monitor the validation loss."
+    return "" if attributes["patience"] == 3 else f"patience is {attributes['patience']}, not 3."
+
+
+STOPPER_EXERCISE = framework.ConfiguredObjectExercise(
+    exercise_id="test.stopper", title="Stop early", hints=["-"], expected_type="EarlyStopping",
+    attributes=("monitor", "patience", "restore_best_weights"), judge_attributes=_judge_stopper)
+
+
+def test_a_configured_object_travels_as_its_class_name_and_attributes():
+    import keras
+
+    assert judged_through_plain_data(STOPPER_EXERCISE, keras.callbacks.EarlyStopping(patience=3)).passed
+    assert judged_through_plain_data(
+        STOPPER_EXERCISE, keras.callbacks.EarlyStopping(monitor="loss", patience=3)).message == (
+        "Monitor the validation loss.")
+    wrong_type = judged_through_plain_data(STOPPER_EXERCISE, keras.callbacks.ModelCheckpoint("m.keras"))
+    assert wrong_type.message == "Expected an EarlyStopping object, but got a ModelCheckpoint."
+    assert "is None" in judged_through_plain_data(STOPPER_EXERCISE, None).message
+    assert judged_through_plain_data(STOPPER_EXERCISE, ...).status == "not_attempted"

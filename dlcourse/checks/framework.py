@@ -283,6 +283,100 @@ class ScoredFunctionExercise(FunctionExercise):
         return f"{self.metric_name} {reached} (at least {self.minimum_score:.2f} needed)."
 
 
+@dataclasses.dataclass
+class ChoiceExercise(Exercise):
+    """Questions answered by picking one of a few choices: one string, or a dict giving a choice per question.
+
+    `answers` maps each question key to its right choice (the key "" for a single question). `explanations`
+    says why a wrong choice is wrong, by "key:choice" or by choice alone.
+    """
+
+    answers: dict[str, str] = dataclasses.field(default_factory=dict)
+    choices: tuple[str, ...] = ()
+    explanations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    kind = "value"
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Compare each chosen answer with the right one, explaining every wrong choice."""
+        given = self._given_answers(collect.decode_value(collected["value"]))
+        choices = [option.lower() for option in self.choices]
+        wrong = []
+        for key, right in self.answers.items():
+            choice = given[key]
+            label = f"{key}: " if key else ""
+            if choice not in choices:
+                raise CheckFailed(f"{label}{choice!r} is not one of the choices: "
+                                  f"{', '.join(repr(option) for option in self.choices)}.")
+            if choice != right.lower():
+                explanations = {name.lower(): text for name, text in self.explanations.items()}
+                why = explanations.get(f"{key.lower()}:{choice}") or explanations.get(choice, "")
+                wrong.append(f"{label}not {choice!r}. {why}".strip())
+        if wrong:
+            raise CheckFailed("\n".join(wrong))
+        return "Right." if list(self.answers) == [""] else f"All {len(self.answers)} answers are right."
+
+    def _given_answers(self, answer: Any) -> dict[str, str]:
+        """The answer as {question key: normalised choice}; CheckFailed when it has the wrong form."""
+        if list(self.answers) == [""]:
+            answer = {"": answer}
+        elif not isinstance(answer, dict):
+            example = ", ".join(f"{key!r}: ..." for key in self.answers)
+            raise CheckFailed(f"Answer with a dict that gives one choice per question, like {{{example}}}; "
+                              f"got {diagnostics.article(collect.type_name(answer))}.")
+        missing = [key for key in self.answers if key not in answer]
+        if missing:
+            raise CheckFailed(f"No answer for {', '.join(map(repr, missing))}: give one choice for each.")
+        given = {}
+        for key in self.answers:
+            if not isinstance(answer[key], str):
+                label = f"{key}: " if key else ""
+                raise CheckFailed(f"{label}answer with one of the choices as a string "
+                                  f"({', '.join(repr(option) for option in self.choices)}).")
+            given[key] = answer[key].strip().lower()
+        return given
+
+
+@dataclasses.dataclass
+class ConfiguredObjectExercise(Exercise):
+    """A configured object (e.g. a Keras callback): its class is checked, then its attributes are judged.
+
+    Only the class name and the named attributes travel; `judge_attributes(attributes)` returns '' or the
+    problem, and may rebuild the object from them and try it out.
+    """
+
+    expected_type: str = ""
+    attributes: tuple[str, ...] = ()
+    judge_attributes: Callable = None
+    time_limit_seconds: float = 30.0
+
+    kind = "object"
+
+    def collection_request(self) -> dict[str, Any]:
+        """The attributes to read from the answer."""
+        request = super().collection_request()
+        request["attributes"] = list(self.attributes)
+        return request
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Check the class, then the attributes."""
+        answer, record = collected["answer"], collected["object"]
+        if answer.get("is_none"):
+            raise CheckFailed(f"Your answer is None, but this exercise expects {diagnostics.article(self.expected_type)} object.")
+        if record["type"] != self.expected_type:
+            raise CheckFailed(f"Expected {diagnostics.article(self.expected_type)} object, "
+                              f"but got {diagnostics.article(record['type'])}.")
+        if record["missing"]:
+            raise CheckFailed(f"Your {self.expected_type} has no {', '.join(record['missing'])}.")
+        attributes = {name: collect.decode_value(value) for name, value in record["attributes"].items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problem = self.judge_attributes(attributes)
+        if problem:
+            raise CheckFailed(problem)
+        return f"Your {self.expected_type} is configured right."
+
+
 CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the grader can't load safely. "
                        "Build it from Keras' built-in layers and activations (no Lambda layers or custom classes).")
 
