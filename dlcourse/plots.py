@@ -336,3 +336,56 @@ def plot_gradient_norms(
         return ax
     axes.figure.tight_layout()
     return axes.figure
+
+
+def plot_optimization_paths(
+    loss_function: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    paths: Mapping[str, Sequence[Sequence[float]] | np.ndarray],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    title: str = "Paths on the loss surface",
+    axis_names: Sequence[str] = ("weight 1", "weight 2"),
+    minimum: Sequence[float] | None = None,
+    ax: Axes | None = None,
+    resolution: int = 120,
+) -> Figure | Axes:
+    """Contours of a 2-D loss surface with the path (one (steps, 2) array of points) of each optimizer on top.
+
+    `loss_function(x_grid, y_grid)` is called once on two meshgrid arrays and must return the loss grid.
+    """
+    if not paths:
+        raise ValueError("paths must contain at least one path")
+    axes = ax
+    if axes is None:
+        figure, axes = plt.subplots(figsize=(6.5, 5))
+    xs = np.linspace(x_range[0], x_range[1], resolution)
+    ys = np.linspace(y_range[0], y_range[1], resolution)
+    x_grid, y_grid = np.meshgrid(xs, ys)
+    losses = np.asarray(loss_function(x_grid, y_grid), dtype=np.float64)
+    if losses.shape != x_grid.shape:
+        raise ValueError(f"loss_function returned shape {losses.shape}, expected {x_grid.shape}")
+    finite = losses[np.isfinite(losses)]
+    low, high = float(finite.min()), float(finite.max())
+    levels = low + (high - low) * np.linspace(0.0, 1.0, 25) ** 2 + 1e-12 * np.arange(25)
+    axes.contour(x_grid, y_grid, losses, levels=levels, cmap="Greys", linewidths=0.7)
+    for index, (name, path) in enumerate(paths.items()):
+        points = np.asarray(path, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"path {name!r} must have shape (steps, 2), got {points.shape}")
+        colour = _class_colour(index)
+        axes.plot(points[:, 0], points[:, 1], color=colour, linewidth=1.5, marker=_class_marker(index),
+                  markersize=3, label=name, alpha=0.9)
+    start = np.asarray(next(iter(paths.values())), dtype=np.float64)[0]
+    axes.plot(*start, marker="o", color="black", markersize=7, linestyle="none", label="start")
+    if minimum is not None:
+        axes.plot(*minimum, marker="*", color="red", markersize=14, linestyle="none", label="minimum")
+    axes.set_xlim(*x_range)
+    axes.set_ylim(*y_range)
+    axes.set_title(title)
+    axes.set_xlabel(axis_names[0])
+    axes.set_ylabel(axis_names[1])
+    axes.legend(loc="best", fontsize="small")
+    if ax is not None:
+        return ax
+    axes.figure.tight_layout()
+    return axes.figure

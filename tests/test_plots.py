@@ -203,3 +203,22 @@ def test_gradient_norms_on_a_log_scale():
 def test_gradient_norms_rejects_zero():
     with pytest.raises(ValueError, match="positive"):
         plots.plot_gradient_norms({"dead": [0.0, 1.0]})
+
+
+def test_optimization_paths_draws_each_path_start_and_minimum():
+    paths = {"gradient descent": [[2.0, 1.0], [1.0, 0.5], [0.0, 0.0]], "momentum": np.array([[2.0, 1.0], [0.5, -0.2]])}
+    figure = plots.plot_optimization_paths(lambda x, y: x ** 2 + 10 * y ** 2, paths, (-3, 3), (-2, 2),
+                                           title="Two paths", minimum=(0.0, 0.0))
+    assert_fully_labelled(figure)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == ["gradient descent", "momentum", "start", "minimum"]
+
+
+def test_optimization_paths_on_given_axes_rejects_a_bad_path():
+    figure, axes = plt.subplots()
+    assert plots.plot_optimization_paths(lambda x, y: x ** 2 + y ** 2, {"a": [[1, 1], [0, 0]]}, (-1, 1), (-1, 1),
+                                         ax=axes) is axes
+    with pytest.raises(ValueError, match="shape"):
+        plots.plot_optimization_paths(lambda x, y: x ** 2 + y ** 2, {"a": [1, 2, 3]}, (-1, 1), (-1, 1))
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_optimization_paths(lambda x, y: x ** 2 + y ** 2, {}, (-1, 1), (-1, 1))

@@ -1,0 +1,329 @@
+"""Every chapter 03 check accepts correct answers and names realistic mistakes."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from check_helpers import written_by_student
+from dlcourse import checks
+from dlcourse.checks import ch03
+
+# ----------------------------------------------------------------- correct answers, written differently
+
+
+def minibatch_indices_by_split(num_examples, batch_size, seed):
+    order = np.random.default_rng(seed).permutation(num_examples)
+    return np.split(order, np.arange(batch_size, num_examples, batch_size))
+
+
+def minibatch_indices_by_loop(num_examples, batch_size, seed):
+    order = list(np.random.default_rng(seed).permutation(num_examples))
+    batches = []
+    while order:
+        batches.append(np.array(order[:batch_size]))
+        order = order[batch_size:]
+    return batches
+
+
+def momentum_step_in_two_lines(weights, gradient, velocity, learning_rate, momentum):
+    velocity = velocity * momentum + (-learning_rate) * gradient
+    return (weights + velocity, velocity)
+
+
+def adam_step_paper_form(weights, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    """The paper's form: bias-corrected m_hat and v_hat, epsilon added to sqrt(v_hat)."""
+    m = beta_1 * m + (1 - beta_1) * gradient
+    v = beta_2 * v + (1 - beta_2) * np.square(gradient)
+    m_hat, v_hat = m / (1 - beta_1 ** step), v / (1 - beta_2 ** step)
+    return weights - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
+
+
+def adam_step_keras_form_inplace_copies(weights, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    m, v = m.copy(), v.copy()
+    m += (gradient - m) * (1 - beta_1)
+    v += (gradient ** 2 - v) * (1 - beta_2)
+    alpha = learning_rate * np.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+    return weights - alpha * m / (np.sqrt(v) + epsilon), m, v
+
+
+def huber_by_minimum(targets, predictions, delta=1.0):
+    """The 'quadratic part plus linear rest' form: q = min(|e|, delta); 0.5 q^2 + delta (|e| - q)."""
+    error = np.abs(np.asarray(predictions) - np.asarray(targets))
+    quadratic = np.minimum(error, delta)
+    return np.mean(0.5 * quadratic ** 2 + delta * (error - quadratic))
+
+
+def best_learning_rate_sorted(learning_rates, training_losses, validation_losses):
+    finite = [(min(losses), rate) for rate, losses in zip(learning_rates, validation_losses)
+              if all(math.isfinite(loss) for loss in losses)]
+    return sorted(finite)[0][1]
+
+
+CORRECT_ANSWERS = {
+    "ch03.minibatch_indices": [ch03.reference_minibatch_indices, minibatch_indices_by_split, minibatch_indices_by_loop],
+    "ch03.momentum_step": [ch03.reference_momentum_step, momentum_step_in_two_lines],
+    "ch03.adam_step": [ch03.reference_adam_step, adam_step_paper_form, adam_step_keras_form_inplace_copies],
+    "ch03.huber": [ch03.reference_huber, huber_by_minimum],
+    "ch03.best_learning_rate": [ch03.reference_best_learning_rate, best_learning_rate_sorted],
+}
+CORRECT_ANSWERS = {exercise_id: [written_by_student(answers[0])] + answers[1:]
+                   for exercise_id, answers in CORRECT_ANSWERS.items()}
+
+# ----------------------------------------------------------------- realistic mistakes
+
+
+def minibatch_drops_last(num_examples, batch_size, seed):
+    order = np.random.default_rng(seed).permutation(num_examples)
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(num_examples // batch_size)]
+
+
+def minibatch_unshuffled(num_examples, batch_size, seed):
+    return [np.arange(start, min(start + batch_size, num_examples)) for start in range(0, num_examples, batch_size)]
+
+
+def minibatch_legacy_generator(num_examples, batch_size, seed):
+    np.random.seed(seed)
+    order = np.random.permutation(num_examples)
+    return [order[start:start + batch_size] for start in range(0, num_examples, batch_size)]
+
+
+def minibatch_array_split(num_examples, batch_size, seed):
+    order = np.random.default_rng(seed).permutation(num_examples)
+    return np.array_split(order, int(np.ceil(num_examples / batch_size)))
+
+
+def momentum_pytorch_convention(weights, gradient, velocity, learning_rate, momentum):
+    velocity = momentum * velocity + gradient
+    return weights - learning_rate * velocity, velocity
+
+
+def momentum_old_velocity(weights, gradient, velocity, learning_rate, momentum):
+    return weights + velocity, momentum * velocity - learning_rate * gradient
+
+
+def adam_no_bias_correction(weights, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    m = beta_1 * m + (1 - beta_1) * gradient
+    v = beta_2 * v + (1 - beta_2) * gradient ** 2
+    return weights - learning_rate * m / (np.sqrt(v) + epsilon), m, v
+
+
+def adam_epsilon_in_sqrt(weights, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    m = beta_1 * m + (1 - beta_1) * gradient
+    v = beta_2 * v + (1 - beta_2) * gradient ** 2
+    m_hat, v_hat = m / (1 - beta_1 ** step), v / (1 - beta_2 ** step)
+    return weights - learning_rate * m_hat / np.sqrt(v_hat + epsilon), m, v
+
+
+def adam_betas_swapped(weights, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon):
+    m = beta_2 * m + (1 - beta_2) * gradient
+    v = beta_1 * v + (1 - beta_1) * gradient ** 2
+    m_hat, v_hat = m / (1 - beta_2 ** step), v / (1 - beta_1 ** step)
+    return weights - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon), m, v
+
+
+def huber_no_half(targets, predictions, delta=1.0):
+    error = np.abs(predictions - targets)
+    return float(np.mean(np.where(error <= delta, error ** 2, delta * (error - 0.5 * delta))))
+
+
+def huber_unshifted_linear(targets, predictions, delta=1.0):
+    error = np.abs(predictions - targets)
+    return float(np.mean(np.where(error <= delta, 0.5 * error ** 2, delta * error)))
+
+
+def huber_swapped(targets, predictions, delta=1.0):
+    error = np.abs(predictions - targets)
+    return float(np.mean(np.where(error > delta, 0.5 * error ** 2, delta * (error - 0.5 * delta))))
+
+
+def best_rate_by_training_loss(learning_rates, training_losses, validation_losses):
+    return best_learning_rate_sorted(learning_rates, validation_losses, training_losses)
+
+
+def best_rate_with_nan(learning_rates, training_losses, validation_losses):
+    """np.argmin over per-run minima: a run with NaN gives a NaN minimum, and argmin picks the NaN."""
+    return float(learning_rates[int(np.argmin([np.min(losses) for losses in validation_losses]))])
+
+
+def best_rate_nanmin(learning_rates, training_losses, validation_losses):
+    """np.nanmin hides the divergence: a run that was good at epoch 1 and then blew up still competes."""
+    return float(learning_rates[int(np.argmin([np.nanmin(losses) for losses in validation_losses]))])
+
+
+def best_rate_last_epoch(learning_rates, training_losses, validation_losses):
+    finals = [losses[-1] if np.all(np.isfinite(losses)) else np.inf for losses in validation_losses]
+    return float(learning_rates[int(np.argmin(finals))])
+
+
+# (answer, expected status, fragments that the message must contain)
+MISTAKES = {
+    "ch03.minibatch_indices": [
+        (minibatch_drops_last, "failed", ["last, smaller batch is missing"]),
+        (minibatch_unshuffled, "failed", ["not shuffled"]),
+        (minibatch_legacy_generator, "failed", ["legacy generator"]),
+        (minibatch_array_split, "failed", ["np.array_split"]),
+    ],
+    "ch03.momentum_step": [
+        (momentum_pytorch_convention, "failed", ["other common convention", "PyTorch"]),
+        (momentum_old_velocity, "failed", ["*old* velocity"]),
+    ],
+    "ch03.adam_step": [
+        (adam_no_bias_correction, "failed", ["bias correction is missing"]),
+        (adam_epsilon_in_sqrt, "failed", ["epsilon is inside the square root"]),
+        (adam_betas_swapped, "failed", ["beta_1 and beta_2 are swapped"]),
+    ],
+    "ch03.huber": [
+        (huber_no_half, "failed", ["0.5 in the quadratic part is missing"]),
+        (huber_unshifted_linear, "failed", ["missing the shift"]),
+        (huber_swapped, "failed", ["two pieces are swapped"]),
+    ],
+    "ch03.best_learning_rate": [
+        (best_rate_by_training_loss, "failed", ["*training* loss"]),
+        (best_rate_with_nan, "failed", ["run that diverged", "NaN"]),
+        (best_rate_nanmin, "failed", ["run that diverged"]),
+        (best_rate_last_epoch, "failed", ["only the last epoch"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("exercise_id", list(CORRECT_ANSWERS))
+def test_the_packaged_reference_itself_is_flagged(exercise_id):
+    reference = getattr(ch03, "reference_" + exercise_id.split(".", 1)[1])
+    result = checks.check(exercise_id, reference, record=False)
+    assert result.status == "failed"
+    assert "uses the course's reference implementation" in result.message
+
+
+@pytest.mark.parametrize("exercise_id,answer", [(exercise_id, answer) for exercise_id, answers in CORRECT_ANSWERS.items()
+                                                for answer in answers])
+def test_correct_answers_pass(exercise_id, answer):
+    result = checks.check(exercise_id, answer, record=False)
+    assert result.status == "passed", str(result)
+
+
+@pytest.mark.parametrize("exercise_id,answer,status,fragments",
+                         [(exercise_id, *mistake) for exercise_id, mistakes in MISTAKES.items() for mistake in mistakes])
+def test_mistakes_are_rejected_and_named(exercise_id, answer, status, fragments):
+    result = checks.check(exercise_id, answer, record=False)
+    assert result.status == status, str(result)
+    for fragment in fragments:
+        assert fragment in result.message, result.message
+
+
+# ----------------------------------------------------------------- early stopping (a configured object)
+
+EARLY_STOPPING_CORRECT = [
+    lambda: keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True),
+    lambda: keras.callbacks.EarlyStopping("val_loss", 0, 3, 0, "min", None, True),
+]
+
+EARLY_STOPPING_MISTAKES = [
+    (lambda: keras.callbacks.EarlyStopping(monitor="loss", patience=3, restore_best_weights=True),
+     ["monitor='loss'", "*training* loss"]),
+    (lambda: keras.callbacks.EarlyStopping(monitor="val_loss", patience=3),
+     ["restore_best_weights is False", "*last* epoch"]),
+    (lambda: keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True),
+     ["patience=1 is too small"]),
+    (lambda: keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True, mode="max"),
+     ["should stop after epoch 8", "mode"]),
+    (lambda: keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True, min_delta=0.05),
+     ["should stop after epoch 8", "min_delta"]),
+]
+
+
+@pytest.mark.parametrize("make_callback", EARLY_STOPPING_CORRECT)
+def test_early_stopping_correct_configurations_pass(make_callback):
+    result = checks.check("ch03.early_stopping", make_callback(), record=False)
+    assert result.status == "passed", str(result)
+
+
+@pytest.mark.parametrize("make_callback,fragments", EARLY_STOPPING_MISTAKES)
+def test_early_stopping_mistakes_are_explained(make_callback, fragments):
+    result = checks.check("ch03.early_stopping", make_callback(), record=False)
+    assert result.status == "failed", str(result)
+    for fragment in fragments:
+        assert fragment in result.message, result.message
+
+
+def test_early_stopping_wrong_object_and_placeholder():
+    assert checks.check("ch03.early_stopping", ..., record=False).status == "not_attempted"
+    wrong = checks.check("ch03.early_stopping", keras.callbacks.ReduceLROnPlateau(), record=False)
+    assert wrong.status == "failed"
+    assert wrong.message == "Expected an EarlyStopping object, but got a ReduceLROnPlateau."
+
+
+def test_the_scripted_run_stops_after_patience_epochs_and_restores_the_best():
+    stopped, restored = ch03.run_early_stopping_script(
+        {"monitor": "val_loss", "patience": 3, "restore_best_weights": True})
+    assert (stopped, restored) == (ch03._BEST_EPOCH + ch03._PATIENCE, ch03._BEST_EPOCH)
+    stopped, restored = ch03.run_early_stopping_script({"monitor": "val_loss", "patience": 3})
+    assert restored == stopped  # without restoring, the last epoch's weights stay
+
+
+# ----------------------------------------------------------------- reading curves (multiple choice)
+
+
+def test_curve_diagnoses_correct_answers_pass():
+    for answer in ({"A": "overfitting", "B": "underfitting", "C": "good fit"},
+                   {"C": " Good Fit ", "B": "UNDERFITTING", "A": "overfitting"}):
+        result = checks.check("ch03.curve_diagnoses", answer, record=False)
+        assert result.status == "passed", str(result)
+
+
+@pytest.mark.parametrize("answer,fragments", [
+    ({"A": "good fit", "B": "underfitting", "C": "overfitting"},
+     ["A: not 'good fit'", "gap that opens", "C: not 'overfitting'", "no gap opens"]),
+    ({"A": "overfitting", "B": "good fit", "C": "underfitting"},
+     ["B: not 'good fit'", "too small", "C: not 'underfitting'", "as low as any model"]),
+    ({"A": "underfitting", "B": "overfitting", "C": "good fit"},
+     ["A: not 'underfitting'", "enough capacity", "B: not 'overfitting'", "both stay high"]),
+])
+def test_curve_diagnoses_mistakes_are_explained(answer, fragments):
+    result = checks.check("ch03.curve_diagnoses", answer, record=False)
+    assert result.status == "failed", str(result)
+    for fragment in fragments:
+        assert fragment in result.message, result.message
+
+
+def test_curve_diagnoses_needs_a_dict_of_known_choices():
+    assert "one choice per question" in checks.check("ch03.curve_diagnoses", "overfitting", record=False).message
+    assert "is not one of the choices" in checks.check(
+        "ch03.curve_diagnoses", {"A": "overfit", "B": "underfitting", "C": "good fit"}, record=False).message
+
+
+# ----------------------------------------------------------------- the references themselves
+
+
+def test_reference_optimizer_steps_match_keras():
+    """The momentum and Adam references agree with keras.optimizers over several steps (float32 tolerance)."""
+    start = np.array([1.0, -2.0, 0.5])
+    gradients = [np.array([0.3, -0.1, 2.0]), np.array([0.5, 0.2, -1.0]), np.array([-0.4, 0.3, 0.7])]
+    for optimizer, step in [
+        (keras.optimizers.SGD(learning_rate=0.1, momentum=0.9), "momentum"),
+        (keras.optimizers.Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7), "adam"),
+    ]:
+        variable = keras.Variable(start.astype("float32"))
+        weights, velocity, m, v = start.copy(), np.zeros(3), np.zeros(3), np.zeros(3)
+        for t, gradient in enumerate(gradients, start=1):
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient.astype("float32")), variable)])
+            if step == "momentum":
+                weights, velocity = ch03.reference_momentum_step(weights, gradient, velocity, 0.1, 0.9)
+            else:
+                weights, m, v = ch03.reference_adam_step(weights, gradient, m, v, t, 0.01, 0.9, 0.999, 1e-7)
+            np.testing.assert_allclose(variable.numpy(), weights, atol=1e-6)
+
+
+def test_reference_huber_matches_keras():
+    targets, predictions = ch03._HUBER_TARGETS, ch03._HUBER_PREDICTIONS
+    for delta in (1.0, 2.5):
+        expected = float(keras.losses.Huber(delta=delta)(targets[None, :], predictions[None, :]))
+        assert ch03.reference_huber(targets, predictions, delta) == pytest.approx(expected, rel=1e-6)
+
+
+def test_every_exercise_has_two_correct_answers_and_two_mistakes():
+    for exercise_id in ["ch03.minibatch_indices", "ch03.momentum_step", "ch03.adam_step", "ch03.huber",
+                        "ch03.best_learning_rate"]:
+        assert len(CORRECT_ANSWERS[exercise_id]) >= 2 and len(MISTAKES[exercise_id]) >= 2
+    assert [exercise.exercise_id for exercise in ch03.EXERCISES] == checks.exercises("ch03")
