@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pytest
 
 from check_helpers import written_by_student
 from dlcourse import checks
@@ -73,13 +72,6 @@ CORRECT_ANSWERS = {
 CORRECT_ANSWERS = {exercise_id: [written_by_student(answers[0])] + answers[1:]
                    for exercise_id, answers in CORRECT_ANSWERS.items()}
 
-
-@pytest.mark.parametrize("exercise_id", list(CORRECT_ANSWERS))
-def test_the_packaged_reference_itself_is_flagged(exercise_id):
-    reference = checks.get_exercise(exercise_id).reference
-    result = checks.check(exercise_id, reference)
-    assert result.status == "failed"
-    assert "uses the course's reference implementation" in result.message and reference.__name__ in result.message
 
 # ----------------------------------------------------------------- realistic mistakes
 
@@ -238,24 +230,6 @@ MISTAKES = {
         (count_one_bias_per_input, "failed", ["one bias per input"]),
     ],
 }
-
-
-@pytest.mark.parametrize("exercise_id,answer", [(exercise_id, answer) for exercise_id, answers in CORRECT_ANSWERS.items()
-                                                for answer in answers])
-def test_correct_answers_pass(exercise_id, answer):
-    result = checks.check(exercise_id, answer)
-    assert result.status == "passed", str(result)
-    assert result.passed
-
-
-@pytest.mark.parametrize("exercise_id,answer,status,fragments",
-                         [(exercise_id, *mistake) for exercise_id, mistakes in MISTAKES.items() for mistake in mistakes])
-def test_mistakes_are_rejected_and_named(exercise_id, answer, status, fragments):
-    result = checks.check(exercise_id, answer)
-    assert result.status == status, str(result)
-    assert not result.passed
-    for fragment in fragments:
-        assert fragment in result.message, f"{fragment!r} not in:\n{result.message}"
 
 
 def test_every_function_exercise_has_two_correct_variants_and_two_mistakes():

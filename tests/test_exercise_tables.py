@@ -1,0 +1,51 @@
+"""The contract every chapter's exercise tests share, run over each chapter's tables of answers.
+
+Each tests/test_checks_chNN.py declares CORRECT_ANSWERS (exercise id -> answers that must pass: the
+reference as a student would write it, and differently written ones) and MISTAKES (exercise id ->
+(answer, status, fragments the message must contain)). The packaged reference itself must be refused.
+"""
+
+import importlib
+
+import pytest
+
+from dlcourse import checks
+
+CHAPTERS = ("ch01", "ch02", "ch03")
+TABLES = {chapter: importlib.import_module(f"test_checks_{chapter}") for chapter in CHAPTERS}
+
+
+def cases(table_name):
+    """(chapter, exercise id, entry) for every entry of one kind of table in every chapter."""
+    return [(chapter, exercise_id, entry) for chapter, module in TABLES.items()
+            for exercise_id, entries in getattr(module, table_name).items() for entry in entries]
+
+
+@pytest.mark.parametrize("chapter,exercise_id", [(chapter, exercise_id) for chapter, module in TABLES.items()
+                                                 for exercise_id in module.CORRECT_ANSWERS])
+def test_the_packaged_reference_itself_is_flagged(chapter, exercise_id):
+    module = importlib.import_module(f"dlcourse.checks.{chapter}")
+    reference = getattr(module, "reference_" + exercise_id.split(".", 1)[1])
+    result = checks.check(exercise_id, reference, record=False)
+    assert result.status == "failed"
+    assert "uses the course's reference implementation" in result.message and reference.__name__ in result.message
+
+
+@pytest.mark.parametrize("chapter,exercise_id,answer", cases("CORRECT_ANSWERS"))
+def test_correct_answers_pass(chapter, exercise_id, answer):
+    result = checks.check(exercise_id, answer, record=False)
+    assert result.status == "passed" and result.passed, str(result)
+
+
+@pytest.mark.parametrize("chapter,exercise_id,mistake", cases("MISTAKES"))
+def test_mistakes_are_rejected_and_named(chapter, exercise_id, mistake):
+    answer, status, fragments = mistake
+    result = checks.check(exercise_id, answer, record=False)
+    assert result.status == status and not result.passed, str(result)
+    for fragment in fragments:
+        assert fragment in result.message, f"{fragment!r} not in:\n{result.message}"
+
+
+def test_every_chapter_with_exercises_has_tables():
+    chapters = sorted({exercise_id.split(".")[0] for exercise_id in checks.exercises()})
+    assert chapters == sorted(CHAPTERS)
