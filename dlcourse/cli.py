@@ -171,8 +171,11 @@ def run_progress(arguments: argparse.Namespace) -> int:
     return 0
 
 
+GRADER_FAILURE_EXIT_CODE = 3  # some submissions hit a grader failure and were not saved: run again to retry them
+
+
 def run_grade(arguments: argparse.Namespace) -> int:
-    """Grade every submission into --out; exit 0 whatever the students scored."""
+    """Grade every submission into --out; exit 0 whatever the students scored, 3 if a grader failure is left to retry."""
     from dlcourse import grading
     from dlcourse.grading import reports, submissions
 
@@ -194,7 +197,7 @@ def run_grade(arguments: argparse.Namespace) -> int:
                                 arguments.force, root, grading.progress_bar)
     reports.write_reports(results, arguments.out)
     print(f"{grading_summary(results)} See {arguments.out / 'summary.csv'} and {arguments.out / 'report.html'}.")
-    return 0
+    return GRADER_FAILURE_EXIT_CODE if any(result.grader_error and not result.error for result in results) else 0
 
 
 def grading_summary(results: list[SubmissionResult]) -> str:
@@ -249,8 +252,9 @@ def run_check(arguments: argparse.Namespace) -> int:
     submission = submissions.Submission(arguments.notebook.resolve(), submissions.student_id_for(arguments.notebook))
     root = (arguments.course or course.repository_root()).resolve()
     print(f"checking {arguments.notebook} (this runs the whole notebook; it can take a minute) ...", flush=True)
-    print(reports.format_result_table(grading.grade_submission(submission, root, limits_from(arguments))))
-    return 0
+    result = grading.grade_submission(submission, root, limits_from(arguments))
+    print(reports.format_result_table(result))
+    return GRADER_FAILURE_EXIT_CODE if result.grader_error and not result.error else 0
 
 
 def run_exercises(arguments: argparse.Namespace) -> int:
