@@ -359,3 +359,29 @@ def test_a_configured_object_travels_as_its_class_name_and_attributes():
     assert wrong_type.message == "Expected an EarlyStopping object, but got a ModelCheckpoint."
     assert "is None" in judged_through_plain_data(STOPPER_EXERCISE, None).message
     assert judged_through_plain_data(STOPPER_EXERCISE, ...).status == "not_attempted"
+
+
+# ----------------------------------------------------------------- held-out accuracy of a classifier
+
+
+def test_classification_accuracy_of_binary_probabilities():
+    accuracy, problem = diagnostics.classification_accuracy([0.9, 0.2, 0.7, 0.4], [1, 0, 0, 0])
+    assert (accuracy, problem) == (0.75, "")
+
+
+def test_classification_accuracy_takes_the_argmax_of_rows():
+    accuracy, problem = diagnostics.classification_accuracy([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 0, 0])
+    assert accuracy == pytest.approx(2 / 3) and problem == ""
+
+
+def test_classification_accuracy_names_nan_outputs_as_divergence():
+    accuracy, problem = diagnostics.classification_accuracy([0.9, float("nan")], [1, 0], subject="network",
+                                                            diverged_advice="Lower the learning rate.")
+    assert (accuracy, problem) == (0.0, "Your network outputs NaN: training diverged. Lower the learning rate.")
+
+
+def test_classification_accuracy_names_a_single_predicted_class():
+    accuracy, problem = diagnostics.classification_accuracy(
+        [[0.0, 0.0, 1.0]] * 4, [2, 0, 1, 2], item="image", class_phrase="the digit {}", one_class_advice="Train it.")
+    assert accuracy == 0.5
+    assert problem == "Your model predicts the digit 2 for every image (accuracy 0.50). Train it."

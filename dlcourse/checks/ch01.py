@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ModelExercise
 from dlcourse.collect import SourceFunction
 
@@ -249,14 +250,9 @@ def score_moons_model(model):
 
     features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=2024)
     probabilities = np.asarray(model.predict(features, verbose=0)).reshape(-1)
-    if not np.all(np.isfinite(probabilities)):
-        return 0.0, "Your model outputs NaN: training diverged. Lower the learning rate and rebuild the model."
-    predictions = (probabilities > 0.5).astype(int)
-    if np.all(predictions == predictions[0]):
-        return 0.0, (f"Your model predicts class {predictions[0]} for every point (accuracy "
-                     f"{np.mean(predictions == labels):.2f}). Has it been trained with `fit`? "
-                     "Check the learning rate and the number of epochs.")
-    return float(np.mean(predictions == labels)), ""
+    return diagnostics.classification_accuracy(
+        probabilities, labels, diverged_advice="Lower the learning rate and rebuild the model.",
+        one_class_advice="Has it been trained with `fit`? Check the learning rate and the number of epochs.")
 
 
 moons_classifier = ModelExercise(

@@ -6,6 +6,7 @@ import numpy as np
 
 from dlcourse import datasets
 from dlcourse.checks.ch01 import reference_sigmoid
+from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ScoredFunctionExercise
 from dlcourse.collect import SourceFunction
 
@@ -453,14 +454,10 @@ def score_two_layer_network(case, parameters):
     features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=2024)
     with np.errstate(all="ignore"):
         probabilities = two_layer_probabilities({k: np.asarray(v, dtype=float) for k, v in parameters.items()}, features)
-    if not np.all(np.isfinite(probabilities)):
-        return 0.0, "Your network outputs NaN: training diverged. Check the gradients' signs and the learning rate."
-    predictions = (probabilities > 0.5).astype(int)
-    accuracy = float(np.mean(predictions == labels))
-    if np.all(predictions == predictions[0]):
-        return accuracy, (f"Your network predicts class {predictions[0]} for every point (accuracy {accuracy:.2f}). "
-                          "Are the parameters updated in every step, in the direction *against* the gradient?")
-    return accuracy, ""
+    return diagnostics.classification_accuracy(
+        probabilities, labels, subject="network",
+        diverged_advice="Check the gradients' signs and the learning rate.",
+        one_class_advice="Are the parameters updated in every step, in the direction *against* the gradient?")
 
 
 train_two_layer_network = ScoredFunctionExercise(

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ModelExercise, ScoredFunctionExercise
 
 # ------------------------------------------------------------------ references
@@ -379,14 +380,10 @@ def score_cnn_model(model):
     _, _, test_images, test_labels = datasets.load_mnist_split(num_test=1000, seed=0)
     images = (test_images.astype("float32") / 255.0)[..., None]
     probabilities = np.asarray(model.predict(images, batch_size=500, verbose=0))
-    if not np.all(np.isfinite(probabilities)):
-        return 0.0, "Your model outputs NaN: training diverged. Lower the learning rate and rebuild the model."
-    predictions = probabilities.argmax(axis=-1)
-    accuracy = float(np.mean(predictions == test_labels))
-    if np.all(predictions == predictions[0]):
-        return accuracy, (f"Your model predicts the digit {predictions[0]} for every image (accuracy {accuracy:.2f}). "
-                          "Has it been trained with `fit`? Are the pixels scaled to [0, 1]?")
-    return accuracy, ""
+    return diagnostics.classification_accuracy(
+        probabilities, test_labels, item="image", class_phrase="the digit {}",
+        diverged_advice="Lower the learning rate and rebuild the model.",
+        one_class_advice="Has it been trained with `fit`? Are the pixels scaled to [0, 1]?")
 
 
 cnn_classifier = ModelExercise(

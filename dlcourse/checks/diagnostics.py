@@ -396,3 +396,24 @@ def _describe_first_layer_problem(index: int, expected: dict | None, got: dict |
         sentence += (" Without a non-linear activation, stacked Dense layers collapse into a single linear map, "
                      "so the model can only draw straight decision boundaries.")
     return sentence
+
+
+def classification_accuracy(probabilities: Any, labels: Any, subject: str = "model", item: str = "point",
+                            class_phrase: str = "class {}", diverged_advice: str = "", one_class_advice: str = "") -> tuple[float, str]:
+    """A classifier's held-out accuracy, with the problem ('' if none): NaN outputs, or one class predicted for all.
+
+    `probabilities` holds one probability per example (binary, threshold 0.5) or one row per example (argmax).
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    labels = np.asarray(labels).reshape(-1)
+    if not np.all(np.isfinite(probabilities)):
+        return 0.0, f"Your {subject} outputs NaN: training diverged. {diverged_advice}".rstrip()
+    if probabilities.ndim == 2 and probabilities.shape[1] > 1:
+        predictions = probabilities.argmax(axis=-1)
+    else:
+        predictions = (probabilities.reshape(-1) > 0.5).astype(int)
+    accuracy = float(np.mean(predictions == labels))
+    if np.all(predictions == predictions[0]):
+        return accuracy, (f"Your {subject} predicts {class_phrase.format(predictions[0])} for every {item} "
+                          f"(accuracy {accuracy:.2f}). {one_class_advice}").rstrip()
+    return accuracy, ""
