@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
     grade.add_argument("--students", type=pathlib.Path, default=None,
                        help="CSV with columns file,student mapping file names (or paths) to student ids")
+    grade.add_argument("--scheduler", default="", metavar="ADDRESS",
+                       help="grade on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786), whose workers "
+                            "have the course installed, instead of on this machine")
 
     check = commands.add_parser("check", help="grade your own notebook with the instructor's grader")
     check.add_argument("notebook", type=pathlib.Path)
@@ -67,6 +70,8 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", action="store_true",
                         help="run student code in a bubblewrap sandbox that can't see the course, the outputs "
                              "or the submissions")
+    parser.add_argument("--full", action="store_true",
+                        help="run every cell of the notebook, not only the cells the exercises need")
 
 
 def limits_from(arguments: argparse.Namespace, submission_paths: list[pathlib.Path] | None = None):
@@ -75,7 +80,8 @@ def limits_from(arguments: argparse.Namespace, submission_paths: list[pathlib.Pa
 
     hidden_paths = hidden_paths_for(arguments, submission_paths or []) if arguments.sandbox else ()
     return Limits(cell_timeout_seconds=arguments.timeout, notebook_timeout_seconds=arguments.notebook_timeout,
-                  memory_limit_mb=arguments.memory_mb, sandbox=arguments.sandbox, hidden_paths=hidden_paths)
+                  memory_limit_mb=arguments.memory_mb, sandbox=arguments.sandbox, hidden_paths=hidden_paths,
+                  full=arguments.full)
 
 
 def hidden_paths_for(arguments: argparse.Namespace, submission_paths: list[pathlib.Path]) -> tuple[str, ...]:
@@ -193,8 +199,15 @@ def run_grade(arguments: argparse.Namespace) -> int:
     found = submissions.find_submissions(arguments.submissions, student_map)
     root = (arguments.course or course.repository_root()).resolve()
     limits = limits_from(arguments, [submission.path for submission in found])
-    results = grading.grade_all(found, arguments.out / "results", limits, arguments.workers,
-                                arguments.force, root, grading.progress_bar)
+    from dlcourse.grading import cluster
+
+    try:
+        results = grading.grade_all(found, arguments.out / "results", limits, arguments.workers,
+                                    arguments.force, root, grading.ProgressBar(), arguments.scheduler,
+                                    cluster.course_root_for_workers(arguments.course))
+    except cluster.ClusterUnavailable as error:
+        print(f"dlcourse grade: {error}", file=sys.stderr)
+        return 2
     reports.write_reports(results, arguments.out)
     print(f"{grading_summary(results)} See {arguments.out / 'summary.csv'} and {arguments.out / 'report.html'}.")
     return GRADER_FAILURE_EXIT_CODE if any(result.grader_error and not result.error for result in results) else 0
@@ -227,6 +240,12 @@ def usage_problem(arguments: argparse.Namespace) -> str:
     problem = sandbox_problem() if arguments.sandbox else ""
     if problem:
         return f"--sandbox can't be used: {problem}"
+    if getattr(arguments, "scheduler", ""):
+        from dlcourse.grading import cluster
+
+        problem = cluster.distributed_problem()
+        if problem:
+            return f"--scheduler can't be used: {problem}"
     try:
         arguments.out.mkdir(parents=True, exist_ok=True)
         probe = arguments.out / ".dlcourse-write-test"

@@ -329,3 +329,35 @@ def test_report_summarises_a_message_by_its_named_mistake():
     assert reports.summary_line("On a mix of values (x):\nWrong shape: expected (3,), got ().") == (
         "Wrong shape: expected (3,), got ().")
     assert reports.summary_line("Timed out: too slow.") == "Timed out: too slow."
+
+
+def test_sliced_grades_equal_full_grades_on_every_fixture(graded, tmp_path):
+    out, _, _, _, command = graded
+    full_command = [str(tmp_path / "full") if part == str(out) else part for part in command] + ["--full"]
+    run = subprocess.run(full_command, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert rows_of_grades(tmp_path / "full") == rows_of_grades(out)
+
+
+def rows_of_grades(out):
+    """grades.csv's rows, sorted: student, exercise, status, points and message."""
+    with (out / "grades.csv").open(newline="") as stream:
+        return sorted((row["student"], row["exercise"], row["status"], row["points"], row["message"])
+                      for row in csv.DictReader(stream))
+
+
+def test_progress_is_one_line_per_submission_with_rate_eta_and_last_student_when_not_a_terminal():
+    import io
+
+    from dlcourse import grading
+
+    stream = io.StringIO()
+    bar = grading.ProgressBar(stream)
+    bar(1, 3, None)
+    for student in ("ana", "bo"):
+        bar.started -= 2.0  # as if each submission took two seconds
+        bar(bar.initial + 1 + (student == "bo"), 3, grading.SubmissionResult(student, f"{student}.ipynb", "0" * 64))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in stream.getvalue()
+    assert "2/3" in lines[1] and "last: ana" in lines[1] and "3/3" in lines[2] and "last: bo" in lines[2]
+    assert "s/submission" in lines[1] and "<00:0" in lines[1]  # the rate and the estimated time left

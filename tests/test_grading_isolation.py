@@ -368,3 +368,59 @@ def test_under_the_sandbox_a_killer_cannot_reach_its_grader(killer, mini_course,
         ["passed", "not_attempted" if killer == "kill_parent" else "error"] + ["not_attempted"] * 5)
     summary = {row["student"]: row for row in read_csv(tmp_path / "out" / "summary.csv")}
     assert summary["killer"]["grader_failures"] == "0" and summary["killer"]["points"] == "1.0"
+
+
+# ----------------------------------------------------------------- pre-warmed workers
+
+WARM_FAKE_WORKER = textwrap.dedent('''
+    import json, os, pathlib, sys, time
+
+    state = pathlib.Path(sys.argv[1])
+    name = f"{os.getpid()}"
+    (state / f"started-{name}").write_text(json.dumps({"at": time.time(), "warm": os.environ.get("DLCOURSE_WORKER_WARM_LIMITS")}))
+    job = sys.stdin.buffer.read()
+    (state / f"job-{name}").write_text(json.dumps({"at": time.time()}))
+    print(json.dumps({"chapter": "ch01", "error": "", "grader_error": "", "seconds": 1.5, "exercises": []}))
+''')
+
+
+def test_while_jobs_remain_a_spare_worker_is_started_before_its_job_and_none_is_left_at_the_end(tmp_path):
+    script = tmp_path / "warm_worker.py"
+    script.write_text(WARM_FAKE_WORKER)
+    (tmp_path / "state").mkdir()
+    with worker.supervised([sys.executable, str(script), str(tmp_path / "state")], jobs_expected=3) as supervisor:
+        outcomes = [supervisor.grade(JOB) for _ in range(3)]
+        time.sleep(0.5)
+    assert [outcome["grader_error"] for outcome in outcomes] == ["", "", ""]
+    started = {path.name.split("-")[1]: json.loads(path.read_text()) for path in (tmp_path / "state").glob("started-*")}
+    jobs = {path.name.split("-")[1]: json.loads(path.read_text()) for path in (tmp_path / "state").glob("job-*")}
+    assert len(started) == 3 and set(jobs) == set(started)  # three workers, each used: no spare wasted at the end
+    order = sorted(jobs, key=lambda pid: jobs[pid]["at"])
+    assert started[order[0]]["warm"] is None  # the first job starts cold
+    for pid in order[1:]:  # the next ones were started (with the job's limits) while the previous job ran
+        assert Limits.from_dict(json.loads(started[pid]["warm"])) == JOB.limits
+    assert not supervisor._running
+
+
+def test_the_spare_worker_is_stopped_when_no_job_comes(tmp_path):
+    script = tmp_path / "warm_worker.py"
+    script.write_text(WARM_FAKE_WORKER)
+    (tmp_path / "state").mkdir()
+    with worker.supervised([sys.executable, str(script), str(tmp_path / "state")], jobs_expected=5) as supervisor:
+        supervisor.grade(JOB)
+        spare = supervisor._spare[0]
+    assert spare.poll() is not None and not supervisor._running
+
+
+def test_a_warm_kernel_has_imported_the_course_libraries_and_grades_like_a_cold_one(mini_course, student_notebook):
+    from dlcourse import grading
+    from dlcourse.grading import runner
+
+    limits = Limits(cell_timeout_seconds=60, memory_limit_mb=3000)
+    data = nbformat.writes(with_answers(student_notebook, {"ch01.relu": CORRECT["ch01.relu"]})).encode()
+    kernel = runner.start_warm_kernel(limits)
+    assert kernel.run("import sys\nassert 'keras' in sys.modules", 30).status == "ok"
+    warm = grading.grade_notebook_bytes(data, "warm.ipynb", mini_course, limits, kernel)
+    cold = grading.grade_notebook_bytes(data, "cold.ipynb", mini_course, limits)
+    assert warm["exercises"] == cold["exercises"] and not kernel.is_alive()
+    assert [row["status"] for row in warm["exercises"]][:2] == ["not_attempted", "passed"]

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from dlcourse import course
-from dlcourse.grading import runner, submissions
+from dlcourse.grading import runner, slicing, submissions
 from dlcourse.grading.runner import Limits
 
 if TYPE_CHECKING:  # worker.py is imported lazily: `python -m dlcourse.grading.worker` imports this package first
@@ -68,12 +68,14 @@ def points_for(exercise_id: str) -> float:
     return float(getattr(checks.get_exercise(exercise_id), "points", 1.0))
 
 
-def grade_notebook_bytes(data: bytes, file_name: str, root: str | pathlib.Path, limits: Limits) -> dict[str, Any]:
+def grade_notebook_bytes(data: bytes, file_name: str, root: str | pathlib.Path, limits: Limits,
+                         kernel: runner.WatchedKernel | None = None) -> dict[str, Any]:
     """Grade one notebook given as bytes: plain data in, a JSON-ready dict out, and never an Exception.
 
     The dict has `chapter`, `error` (the file can't be graded: malformed, empty, unknown chapter ...),
     `grader_error` (the grader itself failed), `seconds` and `exercises` (exercise, status, points, max_points,
-    message). This is the unit of work of a grading worker, and of a distributed engine. SystemExit (a worker's
+    message). This is the unit of work of a grading worker, and of a distributed engine. `kernel` is a warm kernel
+    started by runner.start_warm_kernel with the same limits (it is stopped afterwards), or None for a fresh one. SystemExit (a worker's
     SIGTERM handler) and KeyboardInterrupt still unwind, so that the kernel is stopped.
     """
     started = time.monotonic()
@@ -83,7 +85,9 @@ def grade_notebook_bytes(data: bytes, file_name: str, root: str | pathlib.Path, 
         chapter = submissions.chapter_of(notebook)
         outcome["chapter"] = chapter.chapter_id
         steps = submissions.transplant(submissions.official_notebook(chapter, pathlib.Path(root)), notebook)
-        outcome["exercises"] = exercise_rows(runner.grade_steps(steps, limits))
+        if not limits.full:
+            steps = slicing.slice_steps(steps)
+        outcome["exercises"] = exercise_rows(runner.grade_steps(steps, limits, kernel))
     except submissions.SubmissionError as error:
         outcome["error"] = str(error)
     except Exception as error:  # runner.GraderFailure included: the grader's fault, not the file's
@@ -133,6 +137,11 @@ def grade_supervised(supervisor: Supervisor, submission: submissions.Submission,
     except Exception as error:  # a supervisor bug still yields a row, and the batch goes on
         result.grader_error = f"the grading supervisor failed on this submission ({type(error).__name__}: {error})."
         return result
+    return fill_result(result, outcome)
+
+
+def fill_result(result: SubmissionResult, outcome: dict[str, Any]) -> SubmissionResult:
+    """Copy a worker's outcome (grade_notebook_bytes's dict) into a SubmissionResult."""
     result.chapter, result.error, result.grader_error = outcome["chapter"], outcome["error"], outcome["grader_error"]
     result.seconds, result.exercises = outcome["seconds"], outcome["exercises"]
     return result
@@ -162,11 +171,13 @@ def load_saved_result(path: pathlib.Path, sha256: str) -> SubmissionResult | Non
 
 def grade_all(found: list[submissions.Submission], results_directory: pathlib.Path, limits: Limits,
               workers: int = 1, force: bool = False, root: pathlib.Path | None = None,
-              on_progress: Callable[[int, int, SubmissionResult], None] | None = None) -> list[SubmissionResult]:
+              on_progress: Callable[[int, int, SubmissionResult], None] | None = None,
+              scheduler: str = "", worker_root: str = "") -> list[SubmissionResult]:
     """Grade every submission (resuming from saved results unless force), saving each result as it finishes.
 
-    At most `workers` submissions are graded at once, each in a worker process of its own. A result with a
-    grader_error is not saved, so that running the same command again grades that submission again.
+    At most `workers` submissions are graded at once, each in a worker process of its own; with `scheduler`, they
+    are graded on that Dask cluster instead, against `worker_root` there ('' for the workers' own course). A result
+    with a grader_error is not saved, so that running the same command again grades that submission again.
     """
     from dlcourse import progress
 
@@ -194,7 +205,12 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
         if on_progress:
             on_progress(done, len(found), result)
 
-    _grade_pending(found, pending, root, limits, workers, finish)
+    if scheduler:
+        from dlcourse.grading import cluster
+
+        cluster.grade_on_cluster(scheduler, found, pending, worker_root, limits, finish)
+    else:
+        _grade_pending(found, pending, root, limits, workers, finish)
     return [results[index] for index in range(len(found))]
 
 
@@ -205,7 +221,7 @@ def _grade_pending(found: list[submissions.Submission], pending: list[int], root
 
     if not pending:
         return
-    with worker.supervised() as supervisor:
+    with worker.supervised(jobs_expected=len(pending)) as supervisor:
         threads = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers),
                                                         thread_name_prefix="dlcourse-grade")
         try:
@@ -225,12 +241,42 @@ def _sha256_or_empty(path: pathlib.Path) -> str:
         return ""
 
 
-def progress_bar(done: int, total: int, result: SubmissionResult | None) -> None:
-    """A one-line progress bar on stderr."""
-    width = 30
-    filled = int(width * done / total) if total else width
-    last = f"  last: {result.student}" if result is not None else ""
-    sys.stderr.write(f"\rgrading [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{last[:40]:<40}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class ProgressBar:
+    """Grading progress on stderr with tqdm (count, rate, ETA, last student): a live bar on a terminal, else one line per submission."""
+
+    def __init__(self, stream: Any = None) -> None:
+        """Report to `stream` (default: stderr)."""
+        self.stream = stream or sys.stderr
+        self.bar: Any = None
+        self.initial = 0
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, result: SubmissionResult | None) -> None:
+        """Called once with result None (the results resumed from disk), then after each graded submission."""
+        import tqdm
+
+        last = f"last: {result.student}" if result is not None else ""
+        if result is None:
+            self.initial, self.started = done, time.monotonic()
+        if not _is_terminal(self.stream):
+            self.stream.write(tqdm.tqdm.format_meter(done, total, time.monotonic() - self.started, prefix="grading",
+                                                     unit="submission", initial=self.initial, postfix=last,
+                                                     ascii=True, ncols=100) + "\n")
+            self.stream.flush()
+            return
+        if self.bar is None:
+            self.bar = tqdm.tqdm(total=total, initial=done, desc="grading", unit="submission", file=self.stream,
+                                 dynamic_ncols=True)
+        if result is not None:
+            self.bar.set_postfix_str(last, refresh=False)
+            self.bar.update(1)
+        if done >= total:
+            self.bar.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    """True when the stream is an interactive terminal."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

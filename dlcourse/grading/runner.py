@@ -27,6 +27,7 @@ KERNEL_START_SECONDS = 60
 KERNEL_HELPER = '__import__("dlcourse.grading_kernel").grading_kernel'
 SETUP_CODE = f"{KERNEL_HELPER}.install()"
 REMEMBER_THREADS_CODE = f"{KERNEL_HELPER}.remember_threads()"
+WARM_UP_CODE = "import numpy, matplotlib.pyplot, keras"  # what the chapters' setup cells import first: slow to load
 MAX_RESULT_CHARACTERS = 80 * 2**20
 
 
@@ -43,6 +44,7 @@ class Limits:
     memory_limit_mb: float = 4096.0
     sandbox: bool = False  # run the kernel under bubblewrap (see sandbox.py)
     hidden_paths: tuple[str, ...] = ()  # folders a sandboxed kernel must not see, e.g. --out and the course root
+    full: bool = False  # run every cell of the official notebook, not only those the exercises need (slicing.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Limits":
@@ -207,15 +209,31 @@ class ExerciseOutcome:
     message: str
 
 
-def grade_steps(steps: list[Step], limits: Limits) -> list[ExerciseOutcome]:
-    """Run the steps in a fresh kernel in a temporary folder; check each exercise right after its cell."""
-    working_directory = tempfile.mkdtemp(prefix="dlg-")
-    kernel = WatchedKernel(working_directory, limits, SETUP_CODE)
+def start_warm_kernel(limits: Limits) -> WatchedKernel:
+    """A fresh grading kernel in a temporary folder, started and prepared, that has imported the course's libraries."""
+    kernel = WatchedKernel(tempfile.mkdtemp(prefix="dlg-"), limits, SETUP_CODE)
+    try:
+        kernel.start()
+        kernel.run(WARM_UP_CODE, KERNEL_START_SECONDS)  # a failed import only loses the head start
+    except BaseException:
+        kernel.stop()
+        shutil.rmtree(kernel.working_directory, ignore_errors=True)
+        raise
+    return kernel
+
+
+def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None = None) -> list[ExerciseOutcome]:
+    """Run the steps in a fresh kernel in a temporary folder (or in a warm one given, unused so far); check each
+    exercise right after its cell."""
+    if kernel is None:
+        kernel = WatchedKernel(tempfile.mkdtemp(prefix="dlg-"), limits, SETUP_CODE)
+    working_directory = kernel.working_directory
     outcomes: list[ExerciseOutcome] = []
     replayable: list[str] = []
     started = time.monotonic()
     try:
-        kernel.start()
+        if kernel.client is None:
+            kernel.start()
         for step in steps:
             remaining = limits.notebook_timeout_seconds - (time.monotonic() - started)
             if remaining <= 0:

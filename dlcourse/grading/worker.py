@@ -27,6 +27,7 @@ from dlcourse.grading import runner
 
 WORKER_COMMAND = (sys.executable, "-m", "dlcourse.grading.worker")
 SCRATCH_VARIABLE = "DLCOURSE_WORKER_SCRATCH"  # a folder for the worker's temporary folders, removed after it ends
+WARM_VARIABLE = "DLCOURSE_WORKER_WARM_LIMITS"  # limits for a kernel that a worker starts before its job arrives
 ATTEMPTS = 2  # a grader failure is retried once, in a fresh process
 EXTRA_SECONDS = 120.0  # on top of the notebook limit and one cell limit: kernel starts, checks, replays
 STOP_GRACE_SECONDS = 10.0  # how long terminated workers get to stop their kernels before SIGKILL
@@ -76,19 +77,28 @@ def time_limit_for(limits: runner.Limits) -> float:
 class Supervisor:
     """Runs grading jobs in worker processes, a fresh one per attempt, and can stop them all at once."""
 
-    def __init__(self, worker_command: Sequence[str] | None = None, time_limit_seconds: float | None = None) -> None:
-        """worker_command starts a worker (default: this module); time_limit_seconds overrides time_limit_for."""
+    def __init__(self, worker_command: Sequence[str] | None = None, time_limit_seconds: float | None = None,
+                 jobs_expected: int = 0) -> None:
+        """worker_command starts a worker (default: this module); time_limit_seconds overrides time_limit_for.
+
+        While more of the `jobs_expected` jobs are still to come, one spare worker is kept warm: it has started its
+        kernel and imported the course's libraries before its job arrives (pre-warming).
+        """
         self.worker_command = list(worker_command or WORKER_COMMAND)
         self.time_limit_seconds = time_limit_seconds
+        self.jobs_expected = jobs_expected
         self.stopping = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._running: dict[subprocess.Popen, str] = {}  # each running worker and its scratch folder
+        self._spare: tuple[subprocess.Popen, IO[bytes], runner.Limits] | None = None
 
     def grade(self, job: WorkerJob) -> dict[str, Any]:
         """The job's result; a grader failure is retried once in a fresh worker, then reported in grader_error."""
         started = time.monotonic()
         failures: list[Failure] = []
         chapter = ""
+        with self._lock:
+            self.jobs_expected = max(0, self.jobs_expected - 1)
         while len(failures) < ATTEMPTS and not self.stopping:
             outcome, failure = self.attempt(job)
             if failure is None:
@@ -100,13 +110,16 @@ class Supervisor:
     def attempt(self, job: WorkerJob) -> tuple[dict[str, Any] | None, Failure | None]:
         """Grade the job once in a fresh worker: (its result, None), or (its result if any, why it failed)."""
         time_limit = self.time_limit_seconds or time_limit_for(job.limits)
-        with tempfile.TemporaryFile() as stderr:
+        spare = self._take_spare(job.limits)
+        stderr = spare[1] if spare else tempfile.TemporaryFile()
+        with stderr:
             try:
-                process = self._start(stderr)
+                process = spare[0] if spare else self._start(stderr)
             except OSError as error:
                 return None, Failure("died", f"it could not be started ({error})")
             if process is None:
                 return None, Failure("died", "the grader was stopped")
+            self._keep_a_spare_warm(job.limits)
             try:
                 stdout, _ = process.communicate(job.to_json(), timeout=time_limit)
             except subprocess.TimeoutExpired:
@@ -117,11 +130,51 @@ class Supervisor:
             self._forget(process)  # (on SIGTERM or Ctrl-C it stays listed, so that `stop` ends it)
             return interpret_exit(process.returncode, stdout, tail_of(stderr))
 
+    def _take_spare(self, limits: runner.Limits) -> tuple[subprocess.Popen, IO[bytes]] | None:
+        """The warm spare worker, if one is waiting with these limits and still runs (it is then no longer spare)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        process, stderr, spare_limits = spare
+        if spare_limits == limits and process.poll() is None:
+            return process, stderr
+        self._end([process])
+        stderr.close()
+        return None
+
+    def _keep_a_spare_warm(self, limits: runner.Limits) -> None:
+        """Start a spare worker that warms up a kernel for the next job, if more jobs are to come and none waits."""
+        with self._lock:
+            if self.stopping or self.jobs_expected <= 0 or self._spare is not None:
+                return
+            stderr = tempfile.TemporaryFile()
+            try:
+                process = self._start(stderr, limits)
+            except OSError:
+                process = None
+            if process is None:
+                stderr.close()
+                return
+            self._spare = (process, stderr, limits)
+
+    def close(self) -> None:
+        """Stop the spare worker, if any: it has no job left to grade."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            self._end([spare[0]])
+            spare[1].close()
+
     def stop(self) -> None:
         """Stop every worker: SIGTERM (a worker then stops its kernel), then SIGKILL whatever is left."""
         with self._lock:
             self.stopping = True
             processes = list(self._running)
+        self._end(processes)
+
+    def _end(self, processes: list[subprocess.Popen]) -> None:
+        """SIGTERM the workers (each then stops its kernel), wait a little, then SIGKILL whatever is left."""
         descendants = {process.pid: descendants_of(process.pid) for process in processes}
         for process in processes:
             with contextlib.suppress(OSError):
@@ -140,16 +193,21 @@ class Supervisor:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _start(self, stderr: IO[bytes]) -> subprocess.Popen | None:
-        """Start a worker in a session of its own with a fresh scratch folder, unless stopping (then None)."""
+    def _start(self, stderr: IO[bytes], warm_limits: runner.Limits | None = None) -> subprocess.Popen | None:
+        """Start a worker in a session of its own with a fresh scratch folder, unless stopping (then None).
+
+        With warm_limits, the worker starts its kernel with them at once, before its job arrives.
+        """
         with self._lock:
             if self.stopping:
                 return None
             scratch = tempfile.mkdtemp(prefix="dlcourse-worker-")
+            environment = {**os.environ, SCRATCH_VARIABLE: scratch}
+            if warm_limits is not None:
+                environment[WARM_VARIABLE] = json.dumps(dataclasses.asdict(warm_limits))
             try:
                 process = subprocess.Popen(self.worker_command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=stderr, start_new_session=True,
-                                           env={**os.environ, SCRATCH_VARIABLE: scratch})
+                                           stderr=stderr, start_new_session=True, env=environment)
             except OSError:
                 shutil.rmtree(scratch, ignore_errors=True)
                 raise
@@ -256,9 +314,12 @@ def failure_message(failures: list[Failure]) -> str:
 
 
 @contextlib.contextmanager
-def supervised(worker_command: Sequence[str] | None = None) -> Iterator[Supervisor]:
-    """A Supervisor whose workers are all stopped if the block ends by an exception, SIGTERM or Ctrl-C."""
-    supervisor = Supervisor(worker_command)
+def supervised(worker_command: Sequence[str] | None = None, jobs_expected: int = 0) -> Iterator[Supervisor]:
+    """A Supervisor whose workers are all stopped if the block ends by an exception, SIGTERM or Ctrl-C.
+
+    With jobs_expected > 1, a spare worker warms up the next job's kernel while a job is graded.
+    """
+    supervisor = Supervisor(worker_command, jobs_expected=jobs_expected)
     with handled_signals({signal.SIGTERM: raise_system_exit}):
         try:
             yield supervisor
@@ -266,6 +327,8 @@ def supervised(worker_command: Sequence[str] | None = None) -> Iterator[Supervis
             with handled_signals({signal.SIGTERM: signal.SIG_IGN, signal.SIGINT: signal.SIG_IGN}):
                 supervisor.stop()  # a second signal must not cut the cleanup short
             raise
+        finally:
+            supervisor.close()
 
 
 @contextlib.contextmanager
@@ -325,13 +388,35 @@ def main() -> int:
     results = private_stdout()
     use_scratch_folder()
     stop_when_orphaned()
-    job = WorkerJob.from_json(sys.stdin.buffer.read())
-    from dlcourse import grading
+    kernel = warm_kernel()
+    try:
+        job = WorkerJob.from_json(sys.stdin.buffer.read())
+        if kernel is not None and kernel.limits != job.limits:
+            kernel.stop()
+            kernel = None
+        from dlcourse import grading
 
-    outcome = grading.grade_notebook_bytes(job.data, job.file_name, job.root, job.limits)
+        outcome = grading.grade_notebook_bytes(job.data, job.file_name, job.root, job.limits, kernel)
+    finally:
+        if kernel is not None:
+            kernel.stop()
     results.write(json.dumps(outcome))
     results.flush()
     return 0
+
+
+def warm_kernel() -> runner.WatchedKernel | None:
+    """A kernel started before the job arrives, when the supervisor asked for one; None if not asked or it failed.
+
+    The variable is taken out of the environment first, so that no kernel sees it.
+    """
+    warm_limits = os.environ.pop(WARM_VARIABLE, "")
+    if not warm_limits:
+        return None
+    try:
+        return runner.start_warm_kernel(runner.Limits.from_dict(json.loads(warm_limits)))
+    except Exception:  # GraderFailure included: grading then starts a kernel of its own, as without pre-warming
+        return None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,182 @@
+"""Dependency slicing: the grader runs only the cells the exercises need, and the grades stay the same."""
+
+import csv
+import random
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from dlcourse import course, release
+from dlcourse.grading import slicing, submissions
+from dlcourse.grading.submissions import Step
+
+ROOT = course.repository_root()
+
+
+def lesson(source):
+    return Step("lesson", source)
+
+
+def exercise(source, answer="answer", exercise_id="ch01.x"):
+    return Step("exercise", source, exercise_id, answer, True)
+
+
+def kept_sources(steps):
+    return [step.source for step in slicing.slice_steps(steps)]
+
+
+# ----------------------------------------------------------------- what one cell defines, uses and changes
+
+
+def test_a_cell_defines_what_it_assigns_imports_and_declares():
+    names = slicing.analyse_cell("import numpy as np\nfrom a import b\nx, y = 1, 2\ndef f():\n    pass\nclass C:\n    pass\n"
+                                 "for i in range(3):\n    pass\nwith open('f') as stream:\n    pass")
+    assert names.defines == {"np", "b", "x", "y", "f", "C", "i", "stream"}
+
+
+def test_a_cell_uses_globals_read_inside_its_functions_but_not_their_locals():
+    names = slicing.analyse_cell("def f(a):\n    local = a + offset\n    return helper(local)\nresult = f(scale)")
+    assert names.uses == {"offset", "helper", "f", "scale"}
+
+
+def test_method_calls_and_item_assignments_change_an_object_in_place():
+    names = slicing.analyse_cell("model.fit(x, y)\nhistory = other.evaluate(x)\ntable['a'] = 1\nobj.attr += 2\n"
+                                 "np.mean(x)", module_names={"np"})
+    assert names.mutates == {"model", "other", "table", "obj"}
+
+
+def test_a_function_that_trains_a_global_model_changes_it_when_called():
+    steps = [lesson("model = make()"), lesson("def train():\n    model.fit(data)"), lesson("train()"),
+             lesson("unrelated = 1"), exercise("answer = 2", "model")]
+    assert kept_sources(steps) == ["model = make()", "def train():\n    model.fit(data)", "train()", "answer = 2"]
+
+
+@pytest.mark.parametrize("source,reason", [
+    ("%matplotlib inline", "can't be parsed"),
+    ("from numpy import *", "star import"),
+    ("globals()['x'] = 1", "globals"),
+    ("keras.utils.set_random_seed(0)", "seeds"),
+    ("np.random.seed(3)", "seeds"),
+])
+def test_cells_that_must_always_run(source, reason):
+    assert reason in slicing.analyse_cell(source).always_keep
+
+
+# ----------------------------------------------------------------- which steps are kept
+
+
+def test_only_the_cells_an_exercise_needs_are_kept_followed_back_transitively():
+    steps = [lesson("import numpy as np"), lesson("data = np.arange(10)"), lesson("scaled = data / 10"),
+             lesson("figure = plot(data)"), lesson("big_model = train(data)"), lesson("print(big_model)"),
+             exercise("def f(x):\n    return x * scaled.max()", "f")]
+    assert kept_sources(steps) == ["import numpy as np", "data = np.arange(10)", "scaled = data / 10",
+                                   "def f(x):\n    return x * scaled.max()"]
+
+
+def test_the_setup_cell_seeding_cells_and_import_cells_are_always_kept():
+    steps = [lesson("rng_state = 5"), lesson("import math"), lesson("x = 1"), lesson("keras.utils.set_random_seed(1)"),
+             exercise("answer = 3")]
+    assert kept_sources(steps) == ["rng_state = 5", "import math", "keras.utils.set_random_seed(1)", "answer = 3"]
+
+
+def test_a_later_redefinition_is_kept_and_earlier_unused_cells_are_not():
+    steps = [lesson("import x"), lesson("value = 1"), lesson("value = 2"), exercise("y = value")]
+    assert kept_sources(steps) == ["import x", "value = 1", "value = 2", "y = value"]
+
+
+def test_the_answer_expression_counts_as_used_by_the_exercise():
+    steps = [lesson("import x"), lesson("trained = fit()"), lesson("other = 1"), exercise("pass", "trained")]
+    assert kept_sources(steps) == ["import x", "trained = fit()", "pass"]
+
+
+def test_a_cell_after_the_last_exercise_is_never_needed():
+    steps = [lesson("import x"), exercise("answer = 1"), lesson("answer.plot()")]
+    assert kept_sources(steps) == ["import x", "answer = 1"]
+
+
+def test_an_exercise_cell_that_cannot_be_parsed_keeps_everything():
+    steps = [lesson("import x"), lesson("a = 1"), exercise("def broken(:\n")]
+    assert slicing.slice_steps(steps) == steps
+
+
+# ----------------------------------------------------------------- the real chapters
+
+
+def chapter_steps():
+    """(chapter id, transplanted steps of its solution notebook) for every available chapter."""
+    found = []
+    for chapter in course.CHAPTERS:
+        if course.is_available(chapter, ROOT):
+            official = submissions.official_notebook(chapter, ROOT)
+            found.append((chapter.chapter_id, submissions.transplant(official, official)))
+    return found
+
+
+@pytest.mark.parametrize("chapter_id,steps", chapter_steps())
+def test_in_every_chapter_each_kept_step_finds_its_names_defined_by_kept_steps(chapter_id, steps):
+    kept = {id(step) for step in slicing.slice_steps(steps)}
+    module_names = set().union(*(slicing.imported_names(step.source) for step in steps))
+    defined_by_any, defined_by_kept = set(), set()
+    for step in steps:
+        source = step.source if step.kind == "lesson" else f"{step.source}\n{step.answer_expression}"
+        names = slicing.analyse_cell(source, module_names)
+        if id(step) in kept:
+            missing = (names.uses & defined_by_any) - defined_by_kept
+            assert not missing, f"{chapter_id}: a kept step uses {sorted(missing)}, defined only in skipped steps"
+            defined_by_kept |= names.defines
+        defined_by_any |= names.defines
+    assert all(id(step) in kept for step in steps if step.kind == "exercise")
+    assert len(kept) < len(steps), f"{chapter_id}: slicing skipped nothing"
+
+
+def mixed_submission(chapter, rng):
+    """A student notebook of the chapter with each exercise solved, left untouched or broken, at random."""
+    solution = nbformat.read(str(ROOT / "solutions" / chapter.notebook_name), as_version=4)
+    answers = {release.exercise_id_of(cell): cell.source for cell in solution.cells if release.exercise_id_of(cell)}
+    student = release.release_notebook(solution, chapter.notebook_name)
+    for cell in student.cells:
+        exercise_id = release.exercise_id_of(cell)
+        choice = rng.choice(["solved", "untouched", "broken"]) if exercise_id else ""
+        if choice == "solved":
+            cell.source = answers[exercise_id]
+        elif choice == "broken":
+            cell.source = answers[exercise_id] + "\nraise ValueError('a bug in the student cell')"
+    return student
+
+
+def read_grades(out):
+    with (out / "grades.csv").open(newline="") as stream:
+        return sorted((row["student"], row["exercise"], row["status"], row["points"], row["message"])
+                      for row in csv.DictReader(stream))
+
+
+@pytest.fixture(scope="module")
+def mixed_batch(tmp_path_factory):
+    """One generated mixed submission per available chapter, graded sliced and with --full."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rng = random.Random(15)
+    for chapter in course.CHAPTERS:
+        if course.is_available(chapter, ROOT):
+            nbformat.write(mixed_submission(chapter, rng), str(folder / f"mixed_{chapter.chapter_id}.ipynb"))
+    outs = {}
+    for mode in ("sliced", "full"):
+        out = tmp_path_factory.mktemp(mode)
+        command = [sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2"]
+        run = subprocess.run(command + (["--full"] if mode == "full" else []), capture_output=True, text=True,
+                             timeout=1800)
+        assert run.returncode == 0, run.stderr[-3000:]
+        outs[mode] = out
+    return outs
+
+
+def test_sliced_grades_equal_full_grades_on_a_mixed_batch_of_every_chapter(mixed_batch):
+    sliced, full = read_grades(mixed_batch["sliced"]), read_grades(mixed_batch["full"])
+    assert {row[2] for row in full} >= {"passed", "not_attempted"}
+    assert sliced == full
+
+
+def test_an_exercise_cell_that_seeds_is_still_sliced():
+    steps = [lesson("import x"), lesson("unused = 1"), exercise("keras.utils.set_random_seed(1)\nanswer = 2")]
+    assert kept_sources(steps) == ["import x", "keras.utils.set_random_seed(1)\nanswer = 2"]
