@@ -69,18 +69,23 @@ def progress_rows() -> list[dict[str, Any]]:
         not_attempted = statuses.count("not_attempted")
         rows.append({"chapter": chapter.chapter_id, "title": chapter.title, "exercises": len(ids),
                      "passed": passed, "attempted": len(ids) - passed - not_attempted,
-                     "not_attempted": not_attempted})
+                     "not_attempted": not_attempted,
+                     "passed_exercises": [exercise_id for exercise_id, status in zip(ids, statuses)
+                                          if status == "passed"]})
     return rows
 
 
 def format_progress_table(rows: list[dict[str, Any]]) -> str:
-    """The progress rows as an aligned text table, with a total line."""
+    """The progress rows as an aligned text table, with a total line, then the passed exercises by chapter."""
     header = ("chapter", "title", "exercises", "passed", "attempted", "not attempted")
     body = [(row["chapter"], row["title"], str(row["exercises"]) if row["exercises"] else "-",
              str(row["passed"]), str(row["attempted"]), str(row["not_attempted"])) for row in rows]
     totals = ("total", "", str(sum(r["exercises"] for r in rows)), str(sum(r["passed"] for r in rows)),
               str(sum(r["attempted"] for r in rows)), str(sum(r["not_attempted"] for r in rows)))
-    return format_table(header, body + [totals])
+    passed = [f"  {row['chapter']}: {', '.join(row['passed_exercises'])}"
+              for row in rows if row.get("passed_exercises")]
+    listing = ["", "passed exercises:" + ("" if passed else " none yet"), *passed]
+    return "\n".join([format_table(header, body + [totals]), *listing])
 
 
 def format_table(header: tuple, rows: list[tuple]) -> str:

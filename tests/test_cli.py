@@ -82,6 +82,7 @@ def test_progress_command_prints_a_table_per_chapter(tmp_path):
     total = len(__import__("dlcourse.checks", fromlist=["exercises"]).exercises("ch01"))
     assert chapter_one.split()[-4:] == [str(total), "1", "1", str(total - 2)]
     assert sum(line.startswith("ch0") for line in lines) == 8
+    assert lines[lines.index("passed exercises:") + 1] == "  ch01: ch01.relu"
 
 
 def test_exercises_command_lists_ids_and_titles():
@@ -106,3 +107,12 @@ def test_jupyter_lab_opens_on_the_chapters():
 
     config = pathlib.Path(sys.prefix) / "etc" / "jupyter" / "jupyter_lab_config.json"
     assert json.loads(config.read_text())["LabApp"]["default_url"] == "/lab/tree/chapters"
+
+
+def test_jupyter_lab_never_asks_about_news():
+    """requirements.txt also installs JupyterLab settings defaults that switch news (and its first-run prompt) off."""
+    import pathlib
+
+    overrides = pathlib.Path(sys.prefix) / "etc" / "jupyter" / "labconfig" / "default_setting_overrides.json"
+    notification = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
