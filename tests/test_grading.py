@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -340,10 +341,10 @@ def test_sliced_grades_equal_full_grades_on_every_fixture(graded, tmp_path):
 
 
 def rows_of_grades(out):
-    """grades.csv's rows, sorted: student, exercise, status, points and message."""
+    """grades.csv's rows, sorted: student, exercise, status, points and message (a memory reading made neutral)."""
     with (out / "grades.csv").open(newline="") as stream:
-        return sorted((row["student"], row["exercise"], row["status"], row["points"], row["message"])
-                      for row in csv.DictReader(stream))
+        return sorted((row["student"], row["exercise"], row["status"], row["points"],
+                       re.sub(r"used \d+ MB", "used N MB", row["message"])) for row in csv.DictReader(stream))
 
 
 def test_progress_is_one_line_per_submission_with_rate_eta_and_last_student_when_not_a_terminal():

@@ -333,8 +333,16 @@ def summarise_model(model: Any) -> list[dict[str, Any]]:
             continue
         output_shape = _output_shape(layer)
         rows.append({"type": kind, "output_shape": output_shape, "activation": activation,
-                     "params": int(layer.count_params()) if layer.built else 0})
+                     "params": int(layer.count_params()) if layer.built else 0,
+                     "trainable_params": _trainable_parameter_count(layer)})
     return rows
+
+
+def _trainable_parameter_count(layer: Any) -> int:
+    """How many of a layer's parameters training updates (0 for a frozen layer or an unbuilt one)."""
+    if not layer.built:
+        return 0
+    return int(sum(int(np.prod(weight.shape)) for weight in layer.trainable_weights))
 
 
 def _output_shape(layer: Any) -> Any:
@@ -351,6 +359,7 @@ _FIELD_EXPLANATIONS = {
     "output_shape": "a different number of units (output shape)",
     "activation": "a different activation function",
     "params": "a different number of parameters",
+    "trainable_params": "a different number of trainable parameters (a layer frozen that should train, or the reverse)",
 }
 
 
@@ -359,7 +368,9 @@ def format_layer_row(row: dict[str, Any] | None) -> str:
     if row is None:
         return "(no layer)"
     activation = f", {row['activation']}" if row["activation"] else ""
-    return f"{row['type']}{activation}, output {row['output_shape']}, {row['params']} params"
+    trainable = row.get("trainable_params", row["params"])
+    frozen = f" ({trainable} trainable)" if trainable != row["params"] else ""
+    return f"{row['type']}{activation}, output {row['output_shape']}, {row['params']} params{frozen}"
 
 
 def diff_models(expected_rows: list[dict[str, Any]], got_rows: list[dict[str, Any]]) -> str:
@@ -379,6 +390,10 @@ def diff_models(expected_rows: list[dict[str, Any]], got_rows: list[dict[str, An
     expected_total = sum(row["params"] for row in expected_rows)
     got_total = sum(row["params"] for row in got_rows)
     lines.append(f"Total parameters: expected {expected_total}, yours {got_total}.")
+    expected_trainable = sum(row.get("trainable_params", row["params"]) for row in expected_rows)
+    got_trainable = sum(row.get("trainable_params", row["params"]) for row in got_rows)
+    if expected_trainable != got_trainable:
+        lines.append(f"Trainable parameters: expected {expected_trainable}, yours {got_trainable}.")
     lines.append(first_problem)
     return "\n".join(lines)
 
@@ -389,7 +404,8 @@ def _describe_first_layer_problem(index: int, expected: dict | None, got: dict |
         return f"Layer {index + 1} is missing: your model has too few layers."
     if expected is None:
         return f"Layer {index + 1} is extra: your model has too many layers."
-    fields = [field for field in ("type", "output_shape", "activation", "params") if expected[field] != got[field]]
+    fields = [field for field in ("type", "output_shape", "activation", "params", "trainable_params")
+              if expected.get(field) != got.get(field)]
     explanation = _FIELD_EXPLANATIONS[fields[0]]
     sentence = f"First difference at layer {index + 1}: {explanation}."
     if "activation" in fields and got["activation"] == "linear" and expected["activation"] != "linear":

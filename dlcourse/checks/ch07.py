@@ -1,0 +1,438 @@
+"""Chapter 07 exercises: transfer learning."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ModelExercise, ScoredFunctionExercise
+
+NUM_FINE_TUNE_LABELS_PER_CLASS = 10
+NUM_FINE_TUNE_TEST = 500
+NUM_NEW_DIGITS = 300
+
+# ------------------------------------------------------------------ shared data, loaded only when a check needs it
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_split():
+    """The course's MNIST split (4000 training digits, 1000 test digits), loaded once."""
+    from dlcourse import datasets
+
+    return datasets.load_mnist_split(num_test=1000, seed=0)
+
+
+def _scale(images):
+    """uint8 images (N, 28, 28) as float32 in [0, 1] with a channel axis."""
+    return (np.asarray(images, dtype="float32") / 255.0)[..., None]
+
+
+def load_pretrained_base():
+    """The chapter's base CNN, pretrained on Fashion-MNIST, as shipped in datasets/."""
+    import keras
+
+    from dlcourse import datasets
+
+    return keras.models.load_model(datasets.transfer_base_path(), compile=False)
+
+
+class _LazyCases(list):
+    """A list of Cases built on first use, so importing the checks never loads a dataset."""
+
+    def __init__(self, build):
+        super().__init__()
+        self._build = build
+        self._built = False
+
+    def _ensure(self):
+        if not self._built:
+            self._built = True
+            self.extend(self._build())
+
+    def __iter__(self):
+        self._ensure()
+        return super().__iter__()
+
+    def __len__(self):
+        self._ensure()
+        return super().__len__()
+
+    def __getitem__(self, index):
+        self._ensure()
+        return super().__getitem__(index)
+
+
+def _score_predicted_labels(predictions, labels, what):
+    """(accuracy, problem) for predicted class labels against the true ones."""
+    try:
+        predictions = np.asarray(predictions)
+    except (TypeError, ValueError):
+        return 0.0, f"Return a NumPy array of predicted digits; your function returned {type(predictions).__name__}."
+    if predictions.ndim == 2 and predictions.shape == (len(labels), 10):
+        return 0.0, ("Your function returned one row of 10 probabilities per image. Return the predicted digit of "
+                     "each image instead: `probabilities.argmax(axis=-1)`.")
+    if predictions.shape != (len(labels),):
+        return 0.0, (f"Return one predicted digit per image, an array of shape ({len(labels)},); "
+                     f"yours has shape {predictions.shape}.")
+    if not np.issubdtype(predictions.dtype, np.number) or not np.all(np.isfinite(predictions)):
+        return 0.0, "Your predictions are not all finite numbers: return the digits 0-9 as integers."
+    accuracy = float(np.mean(predictions == labels))
+    if np.all(predictions == predictions.flat[0]):
+        return accuracy, (f"Your function predicts the digit {int(predictions.flat[0])} for every image (accuracy "
+                          f"{accuracy:.2f}). Are the pixels scaled to [0, 1] (`images / 255.0`) as in training, "
+                          f"with a channel axis added (`[..., None]`)? Is {what} trained?")
+    return accuracy, ""
+
+
+# ------------------------------------------------------------------ references
+
+
+def reference_count_parameters(layers):
+    """{"trainable": ..., "non_trainable": ...} for a list of layer descriptions, as Keras counts them."""
+    trainable = non_trainable = 0
+    for layer in layers:
+        kind, frozen = layer["type"], bool(layer["frozen"])
+        if kind == "conv2d":
+            weights = layer["kernel_size"] ** 2 * layer["input_channels"] * layer["filters"]
+            weights += layer["filters"] if layer["use_bias"] else 0
+            statistics = 0
+        elif kind == "dense":
+            weights, statistics = layer["inputs"] * layer["units"] + layer["units"], 0
+        elif kind == "batch_norm":
+            weights, statistics = 2 * layer["channels"], 2 * layer["channels"]  # gamma, beta; moving mean, variance
+        else:
+            raise ValueError(f"unknown layer type {kind!r}")
+        if frozen:
+            non_trainable += weights
+        else:
+            trainable += weights
+        non_trainable += statistics
+    return {"trainable": trainable, "non_trainable": non_trainable}
+
+
+def reference_trainable_flags(layer_types, num_top_blocks):
+    """One flag per layer: True for the layers of the top `num_top_blocks` blocks, except BatchNormalization.
+
+    A block starts at each Conv2D and runs until the next one; layers before the first Conv2D are in no block.
+    """
+    block_starts = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    if num_top_blocks <= 0:
+        first_trainable = len(layer_types)
+    elif num_top_blocks >= len(block_starts):
+        first_trainable = block_starts[0] if block_starts else len(layer_types)
+    else:
+        first_trainable = block_starts[-num_top_blocks]
+    return [index >= first_trainable and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
+
+
+def build_frozen_base_reference():
+    """The pretrained base with every layer frozen."""
+    base = load_pretrained_base()
+    base.trainable = False
+    return base
+
+
+def build_transfer_reference_model():
+    """A frozen pretrained base (run in inference mode) and a new softmax head for the 10 digits."""
+    import keras
+
+    base = build_frozen_base_reference()
+    inputs = keras.Input(shape=(28, 28, 1))
+    features = base(inputs, training=False)
+    outputs = keras.layers.Dense(10, activation="softmax")(features)
+    return keras.Model(inputs, outputs)
+
+
+# ------------------------------------------------------------------ exercise: freeze the base
+
+
+def score_frozen_base(model):
+    """1.0 when every weight is still the pretrained one, else the fraction of weight tensors that are."""
+    reference = load_pretrained_base().get_weights()
+    weights = model.get_weights()
+    if len(weights) != len(reference) or any(w.shape != r.shape for w, r in zip(weights, reference)):
+        return 0.0, "Your base's weights do not have the pretrained base's shapes."
+    same = [np.allclose(w, r, atol=1e-6) for w, r in zip(weights, reference)]
+    score = float(np.mean(same))
+    if score < 1.0:
+        return score, ("The architecture and the frozen layers are right, but the weights are not the pretrained "
+                       "ones: load the base with `keras.models.load_model(datasets.transfer_base_path())` and freeze "
+                       "it, without rebuilding it or training it.")
+    return score, ""
+
+
+freeze_base = ModelExercise(
+    exercise_id="ch07.freeze_base",
+    title="Load the pretrained base and freeze it",
+    hints=[
+        "Load the base with `keras.models.load_model(datasets.transfer_base_path())`; freezing means its weights "
+        "become non-trainable, so `fit` leaves them alone.",
+        "One line freezes every layer inside a model: `model.trainable = False`. Freezing only the Conv2D layers "
+        "leaves BatchNormalization's gamma and beta trainable.",
+    ],
+    build_reference=build_frozen_base_reference,
+    score_model=score_frozen_base,
+    metric_name="fraction of pretrained weights kept",
+    minimum_score=1.0,
+    time_limit_seconds=30.0,
+)
+
+# ------------------------------------------------------------------ exercise: count parameters
+
+
+def _conv(kernel_size, input_channels, filters, frozen, use_bias=False):
+    return {"type": "conv2d", "kernel_size": kernel_size, "input_channels": input_channels, "filters": filters,
+            "use_bias": use_bias, "frozen": frozen}
+
+
+def _batch_norm(channels, frozen):
+    return {"type": "batch_norm", "channels": channels, "frozen": frozen}
+
+
+def _dense(inputs, units, frozen):
+    return {"type": "dense", "inputs": inputs, "units": units, "frozen": frozen}
+
+
+def _chapter_base(frozen_blocks, frozen_norms=None):
+    frozen_norms = frozen_blocks if frozen_norms is None else frozen_norms
+    layers = []
+    for (channels_in, filters), frozen, frozen_norm in zip(((1, 16), (16, 32), (32, 64)), frozen_blocks, frozen_norms):
+        layers += [_conv(3, channels_in, filters, frozen), _batch_norm(filters, frozen_norm)]
+    return layers
+
+
+def _counts_moving_statistics_as_trainable(layers):
+    counts = reference_count_parameters(layers)
+    moved = sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm" and not layer["frozen"])
+    return {"trainable": counts["trainable"] + moved, "non_trainable": counts["non_trainable"] - moved}
+
+
+def _ignores_frozen(layers):
+    return reference_count_parameters([{**layer, "frozen": False} for layer in layers])
+
+
+def _forgets_moving_statistics(layers):
+    counts = reference_count_parameters(layers)
+    statistics = sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm")
+    return {"trainable": counts["trainable"], "non_trainable": counts["non_trainable"] - statistics}
+
+
+def _count_without_biases(layers):
+    counts = reference_count_parameters(layers)
+    for layer in layers:
+        biases = (layer["filters"] if layer["type"] == "conv2d" and layer["use_bias"] else
+                  layer["units"] if layer["type"] == "dense" else 0)
+        counts["non_trainable" if layer["frozen"] else "trainable"] -= biases
+    return counts
+
+
+count_parameters = FunctionExercise(
+    exercise_id="ch07.count_parameters",
+    title="Count the trainable and non-trainable parameters of a partly frozen model",
+    hints=[
+        "A frozen layer's weights are all non-trainable. BatchNormalization has 4 numbers per channel: gamma and "
+        "beta are trainable (unless the layer is frozen), the moving mean and variance are never trained by "
+        "gradient descent, so they are always non-trainable.",
+        "Conv2D: `kernel_size**2 * input_channels * filters`, plus `filters` biases when `use_bias` is True. "
+        "Dense: `inputs * units + units`.",
+        "Loop over the layers, compute each one's weights, add them to 'trainable' or 'non_trainable' depending on "
+        "`frozen`, and add `2 * channels` moving statistics of every BatchNormalization to 'non_trainable'.",
+    ],
+    reference=reference_count_parameters,
+    cases=[
+        Case("the chapter's base, frozen, and a new Dense head (576 -> 10)",
+             (_chapter_base((True, True, True)) + [_dense(576, 10, False)],)),
+        Case("the same with the top block unfrozen but its BatchNormalization kept frozen",
+             (_chapter_base((True, True, False), (True, True, True)) + [_dense(576, 10, False)],)),
+        Case("everything trainable (training from scratch)",
+             (_chapter_base((False, False, False)) + [_dense(576, 10, False)],)),
+        Case("two Dense layers, the first frozen",
+             ([_dense(784, 32, True), _dense(32, 10, False)],)),
+        Case("a frozen 5x5 Conv2D with biases, a trainable BatchNormalization and a Dense head",
+             ([_conv(5, 3, 8, True, use_bias=True), _batch_norm(8, False), _dense(8, 2, False)],)),
+    ],
+    mistakes=[
+        Mistake("BatchNormalization's moving mean and variance are counted as trainable. They are updated from "
+                "batch statistics, never by gradient descent, so Keras always lists them as non-trainable "
+                "(only gamma and beta are trainable).", _counts_moving_statistics_as_trainable),
+        Mistake("the `frozen` flag is ignored: every weight of a frozen layer is non-trainable.", _ignores_frozen),
+        Mistake("BatchNormalization's moving mean and variance are missing: each channel has 4 numbers "
+                "(gamma, beta, moving mean, moving variance), and the moving statistics are non-trainable.",
+                _forgets_moving_statistics),
+        Mistake("the biases are missing: a Dense layer has `units` biases, and a Conv2D with `use_bias=True` has "
+                "`filters` of them.", _count_without_biases),
+    ],
+)
+
+# ------------------------------------------------------------------ exercise: a transfer model
+
+
+def score_transfer_model(model):
+    """Accuracy on the 1000 held-out MNIST test digits."""
+    _, _, test_images, test_labels = _mnist_split()
+    probabilities = np.asarray(model.predict(_scale(test_images), batch_size=500, verbose=0))
+    if not np.all(np.isfinite(probabilities)):
+        return 0.0, "Your model outputs NaN: training diverged. Lower the learning rate and rebuild the model."
+    return _score_predicted_labels(probabilities.argmax(axis=-1), test_labels, "the model's new head")
+
+
+transfer_model = ModelExercise(
+    exercise_id="ch07.transfer_model",
+    title="A transfer model: the frozen pretrained base and a new head, trained on 200 digits",
+    hints=[
+        "Start from a new input, `inputs = keras.Input(shape=(28, 28, 1))`, run the frozen base on it in "
+        "inference mode, `features = base(inputs, training=False)`, and put a new "
+        "`keras.layers.Dense(10, activation=\"softmax\")` on the features.",
+        "Load a fresh copy of the base and set `base.trainable = False` before building the model, so only the "
+        "head's 5770 weights train.",
+        "Compile with Adam (learning rate about 1e-2: only the small head trains) and "
+        "`loss=\"sparse_categorical_crossentropy\"`, and fit on the scaled images `(images / 255.0)[..., None]` "
+        "for about 60 epochs.",
+    ],
+    build_reference=build_transfer_reference_model,
+    score_model=score_transfer_model,
+    metric_name="accuracy",
+    minimum_score=0.80,
+    low_score_advice="Train the head longer or with a larger learning rate (only the head trains), and scale the "
+                     "pixels to [0, 1].",
+    time_limit_seconds=60.0,
+)
+
+# ------------------------------------------------------------------ exercise: choose what to unfreeze
+
+_BASE_TYPES = ["InputLayer", "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D",
+               "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D",
+               "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D", "Flatten"]
+_DEEPER_TYPES = ["InputLayer", "Rescaling", "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D",
+                 "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D",
+                 "Conv2D", "BatchNormalization", "Activation", "MaxPooling2D",
+                 "Conv2D", "BatchNormalization", "Activation", "Flatten", "Dropout", "Dense"]
+
+
+def _unfreezes_batch_norm(layer_types, num_top_blocks):
+    flags = reference_trainable_flags(layer_types, num_top_blocks)
+    starts = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    first = len(layer_types) if num_top_blocks <= 0 else starts[max(len(starts) - num_top_blocks, 0)]
+    return [flag or (kind == "BatchNormalization" and index >= first)
+            for index, (flag, kind) in enumerate(zip(flags, layer_types))]
+
+
+def _unfreezes_bottom_blocks(layer_types, num_top_blocks):
+    starts = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"] + [len(layer_types)]
+    end = starts[min(num_top_blocks, len(starts) - 1)] if num_top_blocks > 0 else 0
+    return [starts[0] <= index < end and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
+
+
+def _one_block_too_many(layer_types, num_top_blocks):
+    return reference_trainable_flags(layer_types, num_top_blocks + 1)
+
+
+trainable_flags = FunctionExercise(
+    exercise_id="ch07.trainable_flags",
+    title="Choose what to unfreeze for fine-tuning: the top blocks, with BatchNormalization kept frozen",
+    hints=[
+        "Fine-tuning unfreezes the *top* of the base (the last blocks, whose features are the most specific to the "
+        "source task) and keeps the bottom frozen. A block starts at each Conv2D and runs until the next one.",
+        "BatchNormalization stays frozen even inside an unfrozen block, so it keeps running in inference mode with "
+        "its pretrained statistics.",
+        "Find the indices of the Conv2D layers; the first trainable layer is the Conv2D at "
+        "`conv_indices[-num_top_blocks]` (none when `num_top_blocks` is 0); every later layer is trainable unless it "
+        "is a BatchNormalization.",
+    ],
+    reference=reference_trainable_flags,
+    cases=[
+        Case("the chapter's base, 1 top block", (_BASE_TYPES, 1)),
+        Case("the chapter's base, 2 top blocks", (_BASE_TYPES, 2)),
+        Case("a deeper base with a Dense top, 1 top block", (_DEEPER_TYPES, 1)),
+        Case("a deeper base, 3 top blocks", (_DEEPER_TYPES, 3)),
+        Case("the chapter's base, 0 blocks (feature extraction: everything frozen)", (_BASE_TYPES, 0)),
+    ],
+    mistakes=[
+        Mistake("the BatchNormalization layers of the unfrozen blocks are unfrozen too. Keep them frozen: a frozen "
+                "BatchNormalization runs in inference mode with its pretrained statistics, while a trainable one "
+                "would re-estimate them from small batches of the new data.", _unfreezes_batch_norm),
+        Mistake("the *bottom* blocks are unfrozen. Fine-tune the top ones: early layers learn general edges and "
+                "textures worth keeping; the last blocks are the most specific to the source task.",
+                _unfreezes_bottom_blocks),
+        Mistake("one block too many is unfrozen: with `num_top_blocks` = k, the first trainable layer is the k-th "
+                "Conv2D from the end.", _one_block_too_many),
+    ],
+)
+
+# ------------------------------------------------------------------ exercise: fine-tune with few labels
+
+
+def _fine_tune_cases():
+    train_images, train_labels, test_images, _ = _mnist_split()
+    generator = np.random.default_rng(77)
+    indices = np.concatenate([generator.choice(np.flatnonzero(train_labels == digit), NUM_FINE_TUNE_LABELS_PER_CLASS,
+                                               replace=False) for digit in range(10)])
+    indices = generator.permutation(indices)
+    return [Case(f"{len(indices)} labelled training digits ({NUM_FINE_TUNE_LABELS_PER_CLASS} per class) and "
+                 f"{NUM_FINE_TUNE_TEST} held-out digits to label",
+                 (train_images[indices], train_labels[indices], test_images[:NUM_FINE_TUNE_TEST]))]
+
+
+def score_fine_tuned_predictions(case, predictions):
+    """Accuracy of the predicted labels of the held-out digits."""
+    _, _, _, test_labels = _mnist_split()
+    return _score_predicted_labels(predictions, test_labels[:NUM_FINE_TUNE_TEST], "your model")
+
+
+fine_tune = ScoredFunctionExercise(
+    exercise_id="ch07.fine_tune",
+    title="Fine-tune the pretrained base on 100 labelled digits and label new ones",
+    hints=[
+        "Two stages: first train a new head on the frozen base (feature extraction), then unfreeze the top block "
+        "(not its BatchNormalization) and train a little more with a low learning rate. Call the base with "
+        "`training=False` so BatchNormalization stays in inference mode.",
+        "Stage 1: Adam(1e-2), about 60 epochs. Stage 2: recompile (after changing `trainable`) with Adam(1e-4) and "
+        "train about 20 epochs. Scale the images with `(images / 255.0)[..., None]`, both for training and predicting.",
+        "Return `model.predict(scaled_test_images).argmax(axis=-1)`.",
+    ],
+    cases=_LazyCases(_fine_tune_cases),
+    score_output=score_fine_tuned_predictions,
+    minimum_score=0.80,
+    metric_name="accuracy on the held-out digits",
+    low_score_advice="Start from the pretrained base (not from scratch), train the head first, and fine-tune with "
+                     "a low learning rate.",
+    time_limit_seconds=90.0,
+)
+
+# ------------------------------------------------------------------ exercise: predict new inputs
+
+
+def _new_digit_cases():
+    _, _, test_images, _ = _mnist_split()
+    new_images = test_images[NUM_FINE_TUNE_TEST:NUM_FINE_TUNE_TEST + NUM_NEW_DIGITS]
+    return [Case(f"{NUM_NEW_DIGITS} new uint8 digit images of shape (28, 28) that the model has not seen",
+                 (new_images,))]
+
+
+def score_new_digit_predictions(case, predictions):
+    """Accuracy of the predicted labels of the new digits."""
+    _, _, _, test_labels = _mnist_split()
+    labels = test_labels[NUM_FINE_TUNE_TEST:NUM_FINE_TUNE_TEST + NUM_NEW_DIGITS]
+    return _score_predicted_labels(predictions, labels, "your `transfer_model`")
+
+
+predict_digits = ScoredFunctionExercise(
+    exercise_id="ch07.predict_digits",
+    title="Predict with the transfer model on new images",
+    hints=[
+        "New images must be prepared exactly like the training images: uint8 pixels scaled to [0, 1] and a channel "
+        "axis added, shape (N, 28, 28, 1).",
+        "`transfer_model.predict(...)` returns one row of 10 probabilities per image; the predicted digit is the "
+        "column with the largest one.",
+        "`return transfer_model.predict((images / 255.0)[..., None], verbose=0).argmax(axis=-1)`.",
+    ],
+    cases=_LazyCases(_new_digit_cases),
+    score_output=score_new_digit_predictions,
+    minimum_score=0.80,
+    metric_name="accuracy on the new digits",
+    low_score_advice="Scale the images as in training, and train `transfer_model` first.",
+    time_limit_seconds=30.0,
+)
+
+EXERCISES = [freeze_base, count_parameters, transfer_model, trainable_flags, fine_tune, predict_digits]

@@ -1,0 +1,338 @@
+"""Every chapter 07 check accepts correct answers and names realistic mistakes."""
+
+import numpy as np
+import pytest
+
+from check_helpers import written_by_student
+from dlcourse import checks, datasets
+from dlcourse.checks import ch07
+
+keras = pytest.importorskip("keras")
+
+# ----------------------------------------------------------------- correct answers, written differently
+
+_WEIGHTS = {
+    "conv2d": lambda layer: layer["kernel_size"] ** 2 * layer["input_channels"] * layer["filters"]
+    + (layer["filters"] if layer["use_bias"] else 0),
+    "dense": lambda layer: (layer["inputs"] + 1) * layer["units"],
+    "batch_norm": lambda layer: 2 * layer["channels"],
+}
+
+
+def count_parameters_with_a_table(layers):
+    trainable = sum(_WEIGHTS[layer["type"]](layer) for layer in layers if not layer["frozen"])
+    frozen = sum(_WEIGHTS[layer["type"]](layer) for layer in layers if layer["frozen"])
+    statistics = sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm")
+    return {"non_trainable": frozen + statistics, "trainable": trainable}
+
+
+def count_parameters_with_keras(layers):
+    """Build the layers in Keras and ask it (a student might well do this)."""
+    trainable = non_trainable = 0
+    for layer in layers:
+        if layer["type"] == "conv2d":
+            keras_layer = keras.layers.Conv2D(layer["filters"], layer["kernel_size"], use_bias=layer["use_bias"])
+            keras_layer.build((None, 32, 32, layer["input_channels"]))
+        elif layer["type"] == "dense":
+            keras_layer = keras.layers.Dense(layer["units"])
+            keras_layer.build((None, layer["inputs"]))
+        else:
+            keras_layer = keras.layers.BatchNormalization()
+            keras_layer.build((None, 4, 4, layer["channels"]))
+        keras_layer.trainable = not layer["frozen"]
+        trainable += sum(int(np.prod(w.shape)) for w in keras_layer.trainable_weights)
+        non_trainable += sum(int(np.prod(w.shape)) for w in keras_layer.non_trainable_weights)
+    return {"trainable": trainable, "non_trainable": non_trainable}
+
+
+def trainable_flags_walking_backwards(layer_types, num_top_blocks):
+    flags = [False] * len(layer_types)
+    blocks_seen = 0
+    for index in range(len(layer_types) - 1, -1, -1):
+        if blocks_seen >= num_top_blocks:
+            break
+        flags[index] = layer_types[index] != "BatchNormalization"
+        if layer_types[index] == "Conv2D":
+            blocks_seen += 1
+    if num_top_blocks > 0 and blocks_seen == num_top_blocks:
+        return flags
+    first_conv = layer_types.index("Conv2D") if "Conv2D" in layer_types else len(layer_types)
+    return [flag and index >= first_conv for index, flag in enumerate(flags)]
+
+
+def trainable_flags_as_array(layer_types, num_top_blocks):
+    types = np.array(layer_types)
+    conv_positions = np.flatnonzero(types == "Conv2D")
+    start = conv_positions[-num_top_blocks] if num_top_blocks > 0 else len(types)
+    return list((np.arange(len(types)) >= start) & (types != "BatchNormalization"))
+
+
+CORRECT_ANSWERS = {
+    "ch07.count_parameters": [ch07.reference_count_parameters, count_parameters_with_a_table,
+                              count_parameters_with_keras],
+    "ch07.trainable_flags": [ch07.reference_trainable_flags, trainable_flags_walking_backwards,
+                             trainable_flags_as_array],
+}
+CORRECT_ANSWERS = {exercise_id: [written_by_student(answers[0])] + answers[1:]
+                   for exercise_id, answers in CORRECT_ANSWERS.items()}
+
+# ----------------------------------------------------------------- realistic mistakes
+
+
+def count_moving_statistics_as_trainable(layers):
+    trainable = sum(_WEIGHTS[layer["type"]](layer) * (2 if layer["type"] == "batch_norm" else 1)
+                    for layer in layers if not layer["frozen"])
+    non_trainable = sum(_WEIGHTS[layer["type"]](layer) for layer in layers if layer["frozen"])
+    non_trainable += sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm" and layer["frozen"])
+    return {"trainable": trainable, "non_trainable": non_trainable}
+
+
+def count_ignoring_frozen(layers):
+    trainable = sum(_WEIGHTS[layer["type"]](layer) for layer in layers)
+    statistics = sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm")
+    return {"trainable": trainable, "non_trainable": statistics}
+
+
+def count_without_moving_statistics(layers):
+    trainable = sum(_WEIGHTS[layer["type"]](layer) for layer in layers if not layer["frozen"])
+    return {"trainable": trainable, "non_trainable": sum(_WEIGHTS[layer["type"]](layer)
+                                                         for layer in layers if layer["frozen"])}
+
+
+def count_without_biases(layers):
+    def weights(layer):
+        if layer["type"] == "conv2d":
+            return layer["kernel_size"] ** 2 * layer["input_channels"] * layer["filters"]
+        if layer["type"] == "dense":
+            return layer["inputs"] * layer["units"]
+        return 2 * layer["channels"]
+    statistics = sum(2 * layer["channels"] for layer in layers if layer["type"] == "batch_norm")
+    return {"trainable": sum(weights(layer) for layer in layers if not layer["frozen"]),
+            "non_trainable": sum(weights(layer) for layer in layers if layer["frozen"]) + statistics}
+
+
+def flags_unfreezing_batch_norm(layer_types, num_top_blocks):
+    conv_positions = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    start = conv_positions[-num_top_blocks] if num_top_blocks > 0 else len(layer_types)
+    return [index >= start for index in range(len(layer_types))]
+
+
+def flags_unfreezing_the_bottom(layer_types, num_top_blocks):
+    conv_positions = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"] + [len(layer_types)]
+    end = conv_positions[num_top_blocks] if num_top_blocks > 0 else 0
+    return [conv_positions[0] <= index < end and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
+
+
+def flags_one_block_too_many(layer_types, num_top_blocks):
+    conv_positions = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    start = conv_positions[-(num_top_blocks + 1)]
+    return [index >= start and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
+
+
+MISTAKES = {
+    "ch07.count_parameters": [
+        (count_moving_statistics_as_trainable, "failed", ["moving mean and variance are counted as trainable"]),
+        (count_ignoring_frozen, "failed", ["`frozen` flag is ignored"]),
+        (count_without_moving_statistics, "failed", ["moving mean and variance are missing"]),
+        (count_without_biases, "failed", ["biases are missing"]),
+    ],
+    "ch07.trainable_flags": [
+        (flags_unfreezing_batch_norm, "failed", ["BatchNormalization layers of the unfrozen blocks"]),
+        (flags_unfreezing_the_bottom, "failed", ["*bottom* blocks"]),
+        (flags_one_block_too_many, "failed", ["one block too many"]),
+    ],
+}
+
+
+def test_count_parameters_matches_keras_on_the_chapter_base():
+    """The reference counts what Keras reports for the frozen base plus a new head."""
+    base = ch07.load_pretrained_base()
+    base.trainable = False
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), base, keras.layers.Dense(10)])
+    counts = ch07.reference_count_parameters(ch07.count_parameters.cases[0].args[0])
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert counts == {"trainable": trainable, "non_trainable": non_trainable}
+
+
+def test_trainable_flags_case_matches_the_chapter_base():
+    """The first case's layer list is the real base's, layer by layer."""
+    base = ch07.load_pretrained_base()
+    assert [type(layer).__name__ for layer in base.layers] == ch07.trainable_flags.cases[0].args[0]
+
+
+# ----------------------------------------------------------------- freezing the base (a model exercise)
+
+
+def test_frozen_base_passes_either_way():
+    base = ch07.load_pretrained_base()
+    base.trainable = False
+    assert checks.check("ch07.freeze_base", base, record=False).passed
+    other = ch07.load_pretrained_base()
+    for layer in other.layers:
+        layer.trainable = False
+    result = checks.check("ch07.freeze_base", other, record=False)
+    assert result.passed, str(result)
+
+
+def test_unfrozen_base_is_named():
+    result = checks.check("ch07.freeze_base", ch07.load_pretrained_base(), record=False)
+    assert result.status == "failed"
+    assert "a different number of trainable parameters" in result.message, result.message
+    assert "Trainable parameters: expected 0" in result.message
+
+
+def test_base_with_batch_norm_left_trainable_is_named():
+    base = ch07.load_pretrained_base()
+    for layer in base.layers:
+        layer.trainable = isinstance(layer, keras.layers.BatchNormalization)
+    result = checks.check("ch07.freeze_base", base, record=False)
+    assert result.status == "failed"
+    assert "First difference at layer 2: a different number of trainable parameters" in result.message, result.message
+    assert "(32 trainable)" in result.message
+
+
+def test_rebuilt_base_without_pretrained_weights_is_named():
+    from dlcourse import pretrain_transfer_base
+
+    keras.utils.set_random_seed(0)
+    base = pretrain_transfer_base.build_base()
+    base.trainable = False
+    result = checks.check("ch07.freeze_base", base, record=False)
+    assert result.status == "failed"
+    assert "not the pretrained ones" in result.message, result.message
+
+
+# ----------------------------------------------------------------- the transfer model (a model exercise)
+
+
+def _scaled(images):
+    return (images / 255.0)[..., None]
+
+
+def build_transfer_model(frozen=True, sequential=False):
+    base = ch07.load_pretrained_base()
+    base.trainable = not frozen
+    if sequential:
+        return keras.Sequential([keras.Input(shape=(28, 28, 1)), base, keras.layers.Dense(10, activation="softmax")])
+    inputs = keras.Input(shape=(28, 28, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(base(inputs, training=False))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def trained_transfer_model():
+    """The transfer model trained as in the notebook: the head only, on 200 digits."""
+    keras.utils.set_random_seed(0)
+    train_images, train_labels, _, _ = datasets.load_mnist_split(num_test=1000, seed=0)
+    model = build_transfer_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(_scaled(np.tile(train_images[:200], (15, 1, 1))), np.tile(train_labels[:200], 15),
+              epochs=1, batch_size=32, verbose=0)
+    return model
+
+
+def test_trained_transfer_model_passes(trained_transfer_model):
+    result = checks.check("ch07.transfer_model", trained_transfer_model, record=False)
+    assert result.passed, str(result)
+
+
+def test_sequential_transfer_model_passes(trained_transfer_model):
+    model = build_transfer_model(sequential=True)
+    model.set_weights(trained_transfer_model.get_weights())
+    result = checks.check("ch07.transfer_model", model, record=False)
+    assert result.passed, str(result)
+
+
+def test_transfer_model_with_unfrozen_base_is_named():
+    result = checks.check("ch07.transfer_model", build_transfer_model(frozen=False), record=False)
+    assert result.status == "failed"
+    assert "First difference at layer 1: a different number of trainable parameters" in result.message, result.message
+
+
+def test_untrained_transfer_model_fails_on_accuracy():
+    keras.utils.set_random_seed(0)
+    result = checks.check("ch07.transfer_model", build_transfer_model(), record=False)
+    assert result.status == "failed"
+    assert "architecture is right" in result.message, result.message
+
+
+# ----------------------------------------------------------------- predicting new digits (scored functions)
+
+
+def test_predict_digits_passes_and_names_probabilities(trained_transfer_model):
+    def predict_digits(images):
+        return trained_transfer_model.predict(_scaled(images), verbose=0).argmax(axis=-1)
+
+    def predict_probabilities(images):
+        return trained_transfer_model.predict(_scaled(images), verbose=0)
+
+    def predict_unscaled(images):
+        return trained_transfer_model.predict(images[..., None].astype("float32"), verbose=0).argmax(axis=-1)
+
+    assert checks.check("ch07.predict_digits", predict_digits, record=False).passed
+    result = checks.check("ch07.predict_digits", predict_probabilities, record=False)
+    assert result.status == "failed" and "argmax" in result.message, result.message
+    result = checks.check("ch07.predict_digits", predict_unscaled, record=False)
+    assert result.status == "failed" and ("scaled" in result.message or "Scale" in result.message), result.message
+
+
+def test_scorer_names_a_constant_prediction():
+    case = ch07.predict_digits.cases[0]
+    score, problem = ch07.score_new_digit_predictions(case, np.zeros(ch07.NUM_NEW_DIGITS, dtype=int))
+    assert score < 0.2 and "for every image" in problem
+    score, problem = ch07.score_new_digit_predictions(case, np.zeros(5, dtype=int))
+    assert "shape" in problem
+
+
+# ----------------------------------------------------------------- fine-tuning with few labels (a scored function)
+
+
+def fine_tune_and_predict(train_images, train_labels, test_images):
+    """Feature extraction, then the top block unfrozen with a low learning rate (the notebook's solution)."""
+    keras.utils.set_random_seed(0)
+    base = keras.models.load_model(datasets.transfer_base_path())
+    base.trainable = False
+    inputs = keras.Input(shape=(28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(base(inputs, training=False)))
+    images, labels = np.tile(_scaled(train_images), (30, 1, 1, 1)), np.tile(train_labels, 30)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(images, labels, epochs=1, batch_size=32, verbose=0)
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name == "block3_conv"
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
+    model.fit(images[:2000], labels[:2000], epochs=1, batch_size=32, verbose=0)
+    return model.predict(_scaled(test_images), verbose=0).argmax(axis=-1)
+
+
+def test_fine_tuning_passes():
+    result = checks.check("ch07.fine_tune", fine_tune_and_predict, record=False)
+    assert result.passed, str(result)
+
+
+def test_fine_tune_scorer_names_probabilities():
+    case = ch07.fine_tune.cases[0]
+    score, problem = ch07.score_fine_tuned_predictions(case, np.full((ch07.NUM_FINE_TUNE_TEST, 10), 0.1))
+    assert score == 0.0 and "argmax" in problem
+
+
+# ----------------------------------------------------------------- the model diff names frozen layers (diagnostics)
+
+
+def test_model_diff_names_a_frozen_layer():
+    from dlcourse.checks import diagnostics
+
+    def build(frozen_first):
+        model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+        model.layers[0].trainable = not frozen_first
+        return model
+
+    expected, got = diagnostics.summarise_model(build(False)), diagnostics.summarise_model(build(True))
+    assert [row["trainable_params"] for row in expected] == [16, 10]
+    assert [row["trainable_params"] for row in got] == [0, 10]
+    message = diagnostics.diff_models(expected, got)
+    assert "yours    Dense, linear, output (None, 4), 16 params (0 trainable)" in message
+    assert "Trainable parameters: expected 26, yours 10." in message
+    assert "First difference at layer 1: a different number of trainable parameters" in message
+    assert diagnostics.diff_models(expected, diagnostics.summarise_model(build(False))) == ""
