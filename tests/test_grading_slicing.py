@@ -8,8 +8,8 @@ import sys
 import nbformat
 import pytest
 
-from dlcourse import course, release
-from dlcourse.grading import slicing, submissions
+from dlcourse import course
+from dlcourse.grading import nbgrader_benchmark, slicing, submissions
 from dlcourse.grading.submissions import Step
 
 ROOT = course.repository_root()
@@ -134,16 +134,7 @@ def test_in_every_chapter_each_kept_step_finds_its_names_defined_by_kept_steps(c
 def mixed_submission(chapter, rng):
     """A student notebook of the chapter with each exercise solved, left untouched or broken, at random."""
     solution = nbformat.read(str(ROOT / "solutions" / chapter.notebook_name), as_version=4)
-    answers = {release.exercise_id_of(cell): cell.source for cell in solution.cells if release.exercise_id_of(cell)}
-    student = release.release_notebook(solution, chapter.notebook_name)
-    for cell in student.cells:
-        exercise_id = release.exercise_id_of(cell)
-        choice = rng.choice(["solved", "untouched", "broken"]) if exercise_id else ""
-        if choice == "solved":
-            cell.source = answers[exercise_id]
-        elif choice == "broken":
-            cell.source = answers[exercise_id] + "\nraise ValueError('a bug in the student cell')"
-    return student
+    return nbgrader_benchmark.mixed_submission(solution, chapter.notebook_name, rng)
 
 
 def read_grades(out):
