@@ -81,6 +81,13 @@ def test_the_setup_cell_seeding_cells_and_import_cells_are_always_kept():
     assert kept_sources(steps) == ["rng_state = 5", "import math", "keras.utils.set_random_seed(1)", "answer = 3"]
 
 
+def test_of_a_cell_needed_only_for_its_seeding_just_the_seeding_runs():
+    steps = [lesson("import keras"), lesson("keras.utils.set_random_seed(0)\nbig = train_for_a_minute()\nplot(big)"),
+             lesson("np.random.seed(1)\nseeded_data = draw()"), exercise("answer = seeded_data")]
+    assert kept_sources(steps) == ["import keras", "keras.utils.set_random_seed(0)",
+                                   "np.random.seed(1)\nseeded_data = draw()", "answer = seeded_data"]
+
+
 def test_a_later_redefinition_is_kept_and_earlier_unused_cells_are_not():
     steps = [lesson("import x"), lesson("value = 1"), lesson("value = 2"), exercise("y = value")]
     assert kept_sources(steps) == ["import x", "value = 1", "value = 2", "y = value"]

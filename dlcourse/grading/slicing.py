@@ -53,16 +53,26 @@ def slice_steps(steps: list[Step]) -> list[Step]:
             names.mutates |= function_mutations.get(called, set())
         function_mutations.update(names.function_mutations)
         analyses.append(names)
-    keep = [False] * len(steps)
+    kept: list[Step | None] = [None] * len(steps)
     needed: set[str] = set()
     first_code_step = 0
     for index in range(len(steps) - 1, -1, -1):
         step, names = steps[index], analyses[index]
-        keep[index] = (step.kind == "exercise" or index == first_code_step or bool(names.always_keep)
-                       or names.imports_only or bool((names.defines | names.mutates) & needed))
-        if keep[index]:
+        if (step.kind == "exercise" or index == first_code_step or (names.always_keep and names.always_keep != SEEDS)
+                or names.imports_only or (names.defines | names.mutates) & needed):
+            kept[index] = step
             needed |= names.uses | names.mutates
-    return [step for step, kept in zip(steps, keep) if kept]
+        elif names.always_keep == SEEDS:  # needed only for its seeding: run just that, not the training after it
+            kept[index] = Step("lesson", seeding_statements(step.source))
+    return [step for step in kept if step is not None]
+
+
+def seeding_statements(source: str) -> str:
+    """The top-level statements of a cell that call a seeding function, e.g. `keras.utils.set_random_seed(0)`."""
+    tree = ast.parse(source)
+    return "\n".join(ast.get_source_segment(source, statement) for statement in tree.body
+                     if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+                     and _called_name(statement.value.func) in SEEDING_FUNCTIONS)
 
 
 def imported_names(source: str) -> set[str]:
