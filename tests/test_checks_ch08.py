@@ -163,21 +163,21 @@ MISTAKES = {
 
 
 def test_text_vectorizer_written_two_ways_passes():
-    for layer in (keras.layers.TextVectorization(max_tokens=8000, output_sequence_length=30),
-                  keras.layers.TextVectorization(max_tokens=8000, standardize="lower_and_strip_punctuation",
-                                                 split="whitespace", output_mode="int", output_sequence_length=30)):
+    for layer in (keras.layers.TextVectorization(max_tokens=2000, output_sequence_length=120),
+                  keras.layers.TextVectorization(max_tokens=2000, standardize="lower_and_strip_punctuation",
+                                                 split="whitespace", output_mode="int", output_sequence_length=120)):
         result = checks.check("ch08.text_vectorizer", layer, record=False)
         assert result.passed, str(result)
 
 
 def test_text_vectorizer_mistakes_are_named():
     wrong = [
-        (keras.layers.TextVectorization(max_tokens=8000, output_mode="multi_hot"), "bag of words"),
-        (keras.layers.TextVectorization(max_tokens=8000), "output_sequence_length is None"),
-        (keras.layers.TextVectorization(output_sequence_length=30), "unbounded"),
-        (keras.layers.TextVectorization(max_tokens=8000, output_sequence_length=30, standardize=None), "'Great'"),
-        (keras.layers.TextVectorization(max_tokens=5000, output_sequence_length=30), "8000 most frequent"),
-        (keras.layers.Embedding(8000, 30), "Expected a TextVectorization object"),
+        (keras.layers.TextVectorization(max_tokens=2000, output_mode="multi_hot"), "bag of words"),
+        (keras.layers.TextVectorization(max_tokens=2000), "output_sequence_length is None"),
+        (keras.layers.TextVectorization(output_sequence_length=120), "unbounded"),
+        (keras.layers.TextVectorization(max_tokens=2000, output_sequence_length=120, standardize=None), "'Great'"),
+        (keras.layers.TextVectorization(max_tokens=3000, output_sequence_length=120), "2000 most frequent"),
+        (keras.layers.Embedding(2000, 120), "Expected a TextVectorization object"),
     ]
     for layer, fragment in wrong:
         result = checks.check("ch08.text_vectorizer", layer, record=False)

