@@ -262,14 +262,14 @@ moons_classifier = ModelExercise(
         "Build `keras.Sequential` with `keras.Input(shape=(2,))`, two Dense(16, relu) hidden layers "
         "and a Dense(1, sigmoid) output.",
         "Compile with `optimizer=keras.optimizers.Adam(learning_rate=0.01)`, `loss=\"binary_crossentropy\"`, "
-        "`metrics=[\"accuracy\"]`, then `fit` on the moons data for about 60 epochs.",
+        "`metrics=[\"accuracy\"]`, then `fit` on the moons data for about 20 epochs.",
         "If accuracy stays near 0.85, a hidden layer probably has no activation: the model is then linear.",
     ],
     build_reference=build_moons_reference_model,
     score_model=score_moons_model,
     metric_name="accuracy",
     minimum_score=0.95,
-    low_score_advice="Train for more epochs (about 60), and check the learning rate (0.01 with Adam works well).",
+    low_score_advice="Train for more epochs (about 20 are enough), and check the learning rate (0.01 with Adam works well).",
 )
 
 EXERCISES = [sigmoid, relu, softmax, neuron_output, dense_forward, count_dense_parameters, moons_classifier]

@@ -19,9 +19,22 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from dlcourse import course
-from dlcourse.grading import runner, slicing, submissions
-from dlcourse.grading.runner import Limits
+
+def _skip_unused_iri_checker() -> None:
+    """Keep jsonschema from loading its optional IRI syntax checker, which nbformat's schema never uses.
+
+    Importing `rfc3987_syntax` compiles a grammar: a second of CPU in the supervisor and again in every worker.
+    jsonschema treats the module as optional (it skips an ImportError), so marking it absent changes nothing else.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+_skip_unused_iri_checker()
+
+from dlcourse import course  # noqa: E402  (the imports below load nbformat, then jsonschema)
+from dlcourse.grading import runner, slicing, submissions  # noqa: E402
+from dlcourse.grading.runner import Limits  # noqa: E402
 
 if TYPE_CHECKING:  # worker.py is imported lazily: `python -m dlcourse.grading.worker` imports this package first
     from dlcourse.grading.worker import Supervisor

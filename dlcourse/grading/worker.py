@@ -28,6 +28,7 @@ from dlcourse.grading import runner
 WORKER_COMMAND = (sys.executable, "-m", "dlcourse.grading.worker")
 SCRATCH_VARIABLE = "DLCOURSE_WORKER_SCRATCH"  # a folder for the worker's temporary folders, removed after it ends
 WARM_VARIABLE = "DLCOURSE_WORKER_WARM_LIMITS"  # limits for a kernel that a worker starts before its job arrives
+JUDGING_MODULES = ("keras", "dlcourse.checks")  # what a worker imports in the background from its start
 ATTEMPTS = 2  # a grader failure is retried once, in a fresh process
 EXTRA_SECONDS = 120.0  # on top of the notebook limit and one cell limit: kernel starts, checks, replays
 STOP_GRACE_SECONDS = 10.0  # how long terminated workers get to stop their kernels before SIGKILL
@@ -388,6 +389,7 @@ def main() -> int:
     results = private_stdout()
     use_scratch_folder()
     stop_when_orphaned()
+    threading.Thread(target=preload_judging, name="preload-judging", daemon=True).start()
     kernel = warm_kernel()
     try:
         job = WorkerJob.from_json(sys.stdin.buffer.read())
@@ -405,6 +407,34 @@ def main() -> int:
     return 0
 
 
+def exit_at_once(code: int) -> None:
+    """End the worker without the interpreter's teardown, which takes most of a second once TensorFlow is loaded.
+
+    Everything that matters is done by then: the kernel is stopped, its folder removed, the result written and
+    flushed, and the supervisor removes the scratch folder.
+    """
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def preload_judging() -> None:
+    """Import what judging needs, in the background from the worker's start: Keras, which loads submitted models,
+    and the checks.
+
+    Importing Keras takes seconds, which would otherwise be spent when the first model exercise is judged; this way
+    it overlaps with the kernel's start and the notebook's run. Judging that needs a module sooner simply waits for
+    it (Python's import lock). A failed import costs only the head start: judging imports what it needs again, and
+    reports what fails then.
+    """
+    import importlib
+
+    for name in JUDGING_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            return
+
+
 def warm_kernel() -> runner.WatchedKernel | None:
     """A kernel started before the job arrives, when the supervisor asked for one; None if not asked or it failed.
 
@@ -420,4 +450,4 @@ def warm_kernel() -> runner.WatchedKernel | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())
