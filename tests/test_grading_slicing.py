@@ -41,6 +41,19 @@ def test_a_cell_uses_globals_read_inside_its_functions_but_not_their_locals():
     assert names.uses == {"offset", "helper", "f", "scale"}
 
 
+def test_a_name_the_cell_sets_before_reading_it_is_not_a_use():
+    timed = slicing.analyse_cell("start = time.perf_counter()\nmodel.fit(x)\nprint(time.perf_counter() - start)")
+    assert "start" not in timed.uses and "start" in timed.defines
+    for source in ("print(start)\nstart = 1", "def f():\n    return start\nstart = 1\nf()",
+                   "if ready:\n    start = 1\nprint(start)", "start = start + 1", "start += 1\nstart = 0"):
+        assert "start" in slicing.analyse_cell(source).uses, source
+
+
+def test_an_augmented_assignment_reads_its_name():
+    assert slicing.analyse_cell("total += 1").uses == {"total"}
+    assert slicing.analyse_cell("total = 0\ntotal += 1").uses == set()
+
+
 def test_method_calls_and_item_assignments_change_an_object_in_place():
     names = slicing.analyse_cell("model.fit(x, y)\nhistory = other.evaluate(x)\ntable['a'] = 1\nobj.attr += 2\n"
                                  "np.mean(x)", module_names={"np"})

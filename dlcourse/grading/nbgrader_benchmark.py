@@ -1,6 +1,7 @@
 """Grade the same submissions with nbgrader and with dlcourse, and print the seconds per submission of each.
 
     python -m dlcourse.grading.nbgrader_benchmark --chapter 1 --submissions 6
+    python -m dlcourse.grading.nbgrader_benchmark --chapter 2,3,4,5,6,7,8 --submissions 3
 
 It builds an nbgrader course from the chapter's solution notebook in a scratch folder: exercise cells become
 nbgrader solution cells (the same `### BEGIN SOLUTION` markers) and each check cell becomes an autograded test cell
@@ -126,45 +127,68 @@ def dlcourse_seconds(folder: pathlib.Path, out: pathlib.Path, *options: str) -> 
     return time.monotonic() - started
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build both courses, grade, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter", default="1", help="chapter number or id (default: 1)")
-    parser.add_argument("--submissions", type=int, default=6, help="how many generated submissions (default: 6)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder and print where it is")
-    arguments = parser.parse_args(argv)
-    chapter = course.chapter_by_id(f"ch{int(str(arguments.chapter).lower().removeprefix('ch')):02d}")
+def benchmark_chapter(chapter, count: int, scratch: pathlib.Path, nbgrader_python: pathlib.Path) -> dict[str, float]:
+    """Seconds per submission of each grader on `count` generated submissions of one chapter."""
     root = course.repository_root()
     solution = nbformat.read(str(root / "solutions" / chapter.notebook_name), as_version=4)
     rng = random.Random(8)
     students = {f"student{number}": mixed_submission(solution, chapter.notebook_name, rng)
-                for number in range(1, arguments.submissions + 1)}
+                for number in range(1, count + 1)}
+    scratch = scratch / chapter.chapter_id
+    folder = scratch / "submissions"
+    folder.mkdir(parents=True)
+    for name, notebook in students.items():
+        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
+    timings = {
+        "dlcourse grade --full --workers 1": dlcourse_seconds(folder, scratch / "full1", "--full", "--workers", "1"),
+        "dlcourse grade --workers 1": dlcourse_seconds(folder, scratch / "sliced1", "--workers", "1"),
+        "dlcourse grade --workers 2": dlcourse_seconds(folder, scratch / "sliced2", "--workers", "2"),
+        "nbgrader autograde (serial)": nbgrader_seconds(nbgrader_python, scratch / "nbgrader", solution,
+                                                       chapter.notebook_name, students),
+    }
+    return {name: seconds / count for name, seconds in timings.items()}
+
+
+def chapters_of(values: list[str]) -> list:
+    """The chapters named by --chapter values such as 1, ch02 or 3,4,5."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return [course.chapter_by_id(f"ch{int(name.lower().removeprefix('ch')):02d}") for name in names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the nbgrader environment once, grade each chapter with both graders, print a table per chapter."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chapter", action="append", default=None,
+                        help="chapter number or id, or a comma-separated list; may be repeated (default: 1)")
+    parser.add_argument("--submissions", type=int, default=6, help="how many generated submissions (default: 6)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder and print where it is")
+    arguments = parser.parse_args(argv)
+    chapters = chapters_of(arguments.chapter or ["1"])
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="dlcourse-benchmark-"))
+    results = {}
     try:
-        folder = scratch / "submissions"
-        folder.mkdir()
-        for name, notebook in students.items():
-            nbformat.write(notebook, str(folder / f"{name}.ipynb"))
-        timings = {
-            "dlcourse grade --full --workers 1": dlcourse_seconds(folder, scratch / "full1", "--full", "--workers", "1"),
-            "dlcourse grade --workers 1": dlcourse_seconds(folder, scratch / "sliced1", "--workers", "1"),
-            "dlcourse grade --workers 2": dlcourse_seconds(folder, scratch / "sliced2", "--workers", "2"),
-        }
         python = make_nbgrader_venv(scratch / "nbgrader-venv")
-        timings["nbgrader autograde (serial)"] = nbgrader_seconds(python, scratch / "nbgrader", solution,
-                                                                   chapter.notebook_name, students)
+        for chapter in chapters:
+            results[chapter.chapter_id] = benchmark_chapter(chapter, arguments.submissions, scratch, python)
+            print_table(chapter.chapter_id, arguments.submissions, results[chapter.chapter_id])
     finally:
         if arguments.keep:
             print(f"scratch folder: {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    count = len(students)
-    print(f"{chapter.chapter_id}, {count} submissions\n")
-    print("| grader | seconds per submission |\n|---|---|")
-    for name, seconds in sorted(timings.items(), key=lambda item: -item[1]):
-        print(f"| {name} | {seconds / count:.1f} |")
-    print(json.dumps({name: round(seconds / count, 2) for name, seconds in timings.items()}), file=sys.stderr)
+    print(json.dumps({chapter: {name: round(seconds, 2) for name, seconds in timings.items()}
+                      for chapter, timings in results.items()}), file=sys.stderr)
     return 0
+
+
+def print_table(chapter_id: str, count: int, seconds_per_submission: dict[str, float]) -> None:
+    """One chapter's Markdown table, slowest grader first, with each grader's speed-up over nbgrader."""
+    nbgrader = seconds_per_submission["nbgrader autograde (serial)"]
+    print(f"{chapter_id}, {count} submissions\n")
+    print("| grader | seconds per submission | nbgrader's time divided by this |\n|---|---|---|")
+    for name, seconds in sorted(seconds_per_submission.items(), key=lambda item: -item[1]):
+        print(f"| {name} | {seconds:.1f} | {nbgrader / seconds:.1f}x |")
+    print(flush=True)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,10 @@ def analyse_cell(source: str, module_names: set[str] | frozenset[str] = frozense
     for child in table.get_children():
         names.uses |= _global_references(child)
         names.defines |= _global_assignments(child)
+    names.uses |= {node.target.id for node in _top_level_nodes(tree)  # `total += 1` reads total, though symtable
+                   if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)}  # doesn't say so
     names.uses -= BUILTIN_NAMES
+    names.uses -= _assigned_before_read(tree)
     names.always_keep = _always_keep_reason(tree)
     names.imports_only = bool(tree.body) and all(_is_import_or_docstring(statement) for statement in tree.body)
     for node in _top_level_nodes(tree):
@@ -119,6 +122,39 @@ def analyse_cell(source: str, module_names: set[str] | frozenset[str] = frozense
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names.function_mutations[statement.name] = _function_mutations(statement, table, module_names)
     return names
+
+
+def _assigned_before_read(tree: ast.Module) -> set[str]:
+    """Names the cell itself sets before it reads them, so it never reads an earlier cell's value (`start` in
+    `start = time.perf_counter()` ... `time.perf_counter() - start`).
+
+    Only plain, unconditional top-level assignments count (`x = ...`, `a, b = ...`); a read anywhere earlier in
+    the cell, even inside a function or lambda defined earlier, keeps the name among the cell's uses.
+    """
+    assigned: set[str] = set()
+    read_first: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and all(_is_plain_target(target) for target in statement.targets):
+            read_first |= _read_names(statement.value) - assigned
+            assigned |= {node.id for target in statement.targets for node in ast.walk(target)
+                         if isinstance(node, ast.Name)}
+        else:
+            read_first |= _read_names(statement) - assigned
+    return assigned - read_first
+
+
+def _is_plain_target(target: ast.expr) -> bool:
+    """A name, or a tuple or list of names: `x`, `a, b`, `[a, (b, c)]`."""
+    if isinstance(target, ast.Name):
+        return True
+    return isinstance(target, (ast.Tuple, ast.List)) and all(_is_plain_target(item) for item in target.elts)
+
+
+def _read_names(node: ast.AST) -> set[str]:
+    """Every name read anywhere in a node, function and lambda bodies included (`x += 1` reads x)."""
+    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Store)
+            } | {child.target.id for child in ast.walk(node)
+                 if isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name)}
 
 
 def _global_references(table: symtable.SymbolTable) -> set[str]:
