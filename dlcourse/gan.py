@@ -53,19 +53,9 @@ def scale_images(images: np.ndarray) -> np.ndarray:
 
 def build_generator(latent_size: int = LATENT_SIZE):
     """The chapter's DCGAN generator: Dense to 7x7x64, then two stride-2 transposed convolutions up to 28x28x1."""
-    import keras
+    from dlcourse import architectures
 
-    return keras.Sequential([
-        keras.Input(shape=(latent_size,)),
-        keras.layers.Dense(7 * 7 * 64, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.LeakyReLU(0.2),
-        keras.layers.Reshape((7, 7, 64)),
-        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.LeakyReLU(0.2),
-        keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"),
-    ], name="generator")
+    return architectures.dcgan_generator(latent_size, IMAGE_SHAPE[0], IMAGE_SHAPE[2], name="generator")
 
 
 def build_discriminator():
@@ -105,23 +95,9 @@ def make_non_digits(num_images: int, seed: int = 0) -> np.ndarray:
 
 def build_digit_classifier():
     """Chapter 04's small CNN with an 11th class, "not a digit" (softmax over 11), used to rate generated digits."""
-    import keras
+    from dlcourse import architectures
 
-    return keras.Sequential([
-        keras.Input(shape=IMAGE_SHAPE),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", fill_value=-1.0),
-        keras.layers.Conv2D(16, 3, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(32, 3, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.3),
-        keras.layers.Dense(NOT_A_DIGIT + 1, activation="softmax"),
-    ], name="digit_classifier")
+    return architectures.small_cnn(NOT_A_DIGIT + 1, fill_value=-1.0, name="digit_classifier")
 
 
 def make_gan_class():

@@ -354,23 +354,9 @@ vertical_edge_kernel = ScoredFunctionExercise(
 
 def build_cnn_reference_model():
     """The architecture the CNN exercise asks for."""
-    import keras
+    from dlcourse import architectures
 
-    return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
-        keras.layers.Conv2D(16, 3, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(32, 3, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.Activation("relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.3),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return architectures.small_cnn(10)
 
 
 def score_cnn_model(model):

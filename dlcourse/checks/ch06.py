@@ -406,19 +406,9 @@ missing_modes = FunctionExercise(
 
 def build_generator_reference_model():
     """The generator the exercise asks for: latent 16 -> 32x32x3 images in [-1, 1]."""
-    import keras
+    from dlcourse import architectures
 
-    return keras.Sequential([
-        keras.Input(shape=(16,)),
-        keras.layers.Dense(8 * 8 * 64, use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.LeakyReLU(0.2),
-        keras.layers.Reshape((8, 8, 64)),
-        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False),
-        keras.layers.BatchNormalization(),
-        keras.layers.LeakyReLU(0.2),
-        keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
-    ])
+    return architectures.dcgan_generator(16, 32, 3)
 
 
 def build_discriminator_reference_model():
