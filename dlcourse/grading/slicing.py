@@ -106,8 +106,7 @@ def analyse_cell(source: str, module_names: set[str] | frozenset[str] = frozense
     for child in table.get_children():
         names.uses |= _global_references(child)
         names.defines |= _global_assignments(child)
-    names.uses |= {node.target.id for node in _top_level_nodes(tree)  # `total += 1` reads total, though symtable
-                   if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)}  # doesn't say so
+    names.uses |= _augmented_names(_top_level_nodes(tree))  # symtable doesn't count `total += 1` as reading total
     names.uses -= BUILTIN_NAMES
     names.uses -= _assigned_before_read(tree)
     names.always_keep = _always_keep_reason(tree)
@@ -152,9 +151,13 @@ def _is_plain_target(target: ast.expr) -> bool:
 
 def _read_names(node: ast.AST) -> set[str]:
     """Every name read anywhere in a node, function and lambda bodies included (`x += 1` reads x)."""
-    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Store)
-            } | {child.target.id for child in ast.walk(node)
-                 if isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name)}
+    read = {child.id for child in ast.walk(node) if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Store)}
+    return read | _augmented_names(ast.walk(node))
+
+
+def _augmented_names(nodes) -> set[str]:
+    """The names that augmented assignments among the nodes read and set: `total` in `total += 1`."""
+    return {node.target.id for node in nodes if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)}
 
 
 def _global_references(table: symtable.SymbolTable) -> set[str]:
