@@ -3,8 +3,9 @@
 `dlcourse grade` and `dlcourse check` use this package. `grade_notebook_bytes` grades one notebook, plain data in
 and plain data out; each submission is graded by it in a worker process of its own, started and watched by the
 supervisor in worker.py. Student code only ever runs inside a fresh kernel process that the worker starts (see
-runner.py); the kernel sends back plain data, which the worker judges (it imports Keras only to load a submitted
-model, in safe mode). The supervisor never imports TensorFlow, and no process writes submissions.
+runner.py); the kernel sends back plain data, which the worker judges (it imports Keras, in the background from its
+start, to load submitted models in safe mode). The supervisor never imports TensorFlow, and no process writes
+submissions.
 """
 
 from __future__ import annotations
