@@ -60,24 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by grade and check: time and memory limits, the course folder and the sandbox."""
     parser.add_argument("--timeout", type=float, default=120.0,
-                        help="seconds allowed for each exercise cell (default: 120)")
+                        help="seconds allowed for each lesson cell and each cell a student added (default: 120); "
+                             "an exercise cell gets its exercise's own limit, the one `checks.check` states")
     parser.add_argument("--notebook-timeout", type=float, default=900.0,
                         help="seconds allowed for a whole notebook (default: 900)")
     parser.add_argument("--memory-mb", type=float, default=4096.0,
                         help="memory cap of a grading kernel in MB (default: 4096)")
     parser.add_argument("--course", type=pathlib.Path, default=None,
                         help="course folder whose solutions/ define the official notebooks (default: this one)")
-    parser.add_argument("--sandbox", action="store_true",
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=None,
                         help="run student code in a bubblewrap sandbox that can't see the course, the outputs "
-                             "or the submissions")
+                             "or the submissions (default: on wherever bubblewrap works, with a warning where it "
+                             "doesn't); --sandbox requires it, --no-sandbox turns it off")
     parser.add_argument("--full", action="store_true",
                         help="run every cell of the notebook, not only the cells the exercises need")
 
 
 def limits_from(arguments: argparse.Namespace, submission_paths: list[pathlib.Path] | None = None):
-    """The grading Limits given on the command line (with --sandbox, the folders student code must not see)."""
+    """The grading Limits given on the command line (with the sandbox, the folders student code must not see)."""
     from dlcourse.grading.runner import Limits
 
+    if arguments.sandbox is None:  # not settled by resolve_sandbox: on wherever bubblewrap works
+        arguments.sandbox = not sandbox_problem()
     hidden_paths = hidden_paths_for(arguments, submission_paths or []) if arguments.sandbox else ()
     return Limits(cell_timeout_seconds=arguments.timeout, notebook_timeout_seconds=arguments.notebook_timeout,
                   memory_limit_mb=arguments.memory_mb, sandbox=arguments.sandbox, hidden_paths=hidden_paths,
@@ -99,6 +103,29 @@ def hidden_paths_for(arguments: argparse.Namespace, submission_paths: list[pathl
     resolved = list(dict.fromkeys(folder.resolve() for folder in folders))
     return tuple(str(folder) for folder in resolved
                  if not any(other != folder and other in folder.parents for other in resolved))
+
+
+SANDBOX_OFF_WARNING = """\
+WARNING: grading WITHOUT the sandbox: {problem}
+  Student code will run as your user, with your files, your network and your other processes within its reach,
+  and it can read the course's answers from disk. Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)
+  and allow unprivileged user namespaces, or pass --no-sandbox to say that you mean it."""
+
+
+def resolve_sandbox(arguments: argparse.Namespace) -> str:
+    """Settle arguments.sandbox (None: on wherever bubblewrap works); the usage problem when --sandbox can't be had.
+
+    Off by default only where bubblewrap can't run, and then with a loud warning on stderr.
+    """
+    if arguments.sandbox is False:
+        return ""
+    problem = sandbox_problem()
+    if arguments.sandbox and problem:
+        return f"--sandbox can't be used: {problem}"
+    if problem:
+        print(SANDBOX_OFF_WARNING.format(problem=problem), file=sys.stderr, flush=True)
+    arguments.sandbox = not problem
+    return ""
 
 
 def sandbox_problem() -> str:
@@ -237,9 +264,9 @@ def usage_problem(arguments: argparse.Namespace) -> str:
         return "--workers, --timeout and --memory-mb must be positive"
     if arguments.course is not None and not (arguments.course / "solutions").is_dir():
         return f"--course {arguments.course} has no solutions/ folder"
-    problem = sandbox_problem() if arguments.sandbox else ""
+    problem = resolve_sandbox(arguments)
     if problem:
-        return f"--sandbox can't be used: {problem}"
+        return problem
     if getattr(arguments, "scheduler", ""):
         from dlcourse.grading import cluster
 
@@ -264,9 +291,9 @@ def run_check(arguments: argparse.Namespace) -> int:
     if not arguments.notebook.is_file():
         print(f"dlcourse check: no such notebook: {arguments.notebook}", file=sys.stderr)
         return 2
-    problem = sandbox_problem() if arguments.sandbox else ""
+    problem = resolve_sandbox(arguments)
     if problem:
-        print(f"dlcourse check: --sandbox can't be used: {problem}", file=sys.stderr)
+        print(f"dlcourse check: {problem}", file=sys.stderr)
         return 2
     submission = submissions.Submission(arguments.notebook.resolve(), submissions.student_id_for(arguments.notebook))
     root = (arguments.course or course.repository_root()).resolve()

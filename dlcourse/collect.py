@@ -17,7 +17,9 @@ import inspect
 import io
 import linecache
 import os
+import re
 import signal
+import sys
 import tempfile
 import textwrap
 import threading
@@ -109,22 +111,146 @@ def safe_repr(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def text_of(value: Any) -> str:
+    """str(value), never raising (a student's object whose __str__ raises gives `<Type object>`)."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
+
+
+# A traceback frame quoted inside a TensorFlow message: `  File "/tmp/ipykernel_1/2.py", line 3, in product  *`.
+_QUOTED_FRAME = re.compile(r'^(?P<indent>\s*)File "(?P<file>[^"]*)", line (?P<number>\d+)(?:, in .*)?$')
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_WRAPPER_LINES = re.compile(r"(Graph execution error:|Detected at node .*|in user code:|"
+                            r"Exception encountered when calling .*|\d+ root error\(s\) found\.|"
+                            r"\d+ successful operations\.|\d+ derived errors ignored\.|"
+                            r"Traceback \(most recent call last\):|[\^~]+)")
+_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+_NODE_MARKER = re.compile(r"\s*\[\[\{\{node [^}]*\}\}\]\]")
+_OP_MARKER = re.compile(r"\s*\[Op:[^\]]*\](?:\s*name:.*)?")
+_NODE_DEFINITION = re.compile(r"'\{\{node ([^}]*)\}\} = [^']*'")
+MAX_ERROR_MESSAGE = 300
+MAX_STUDENT_LINE = 200
+
+
+def is_library_file(file_name: str) -> bool:
+    """Whether a frame's file belongs to Python, an installed package, dlcourse or TensorFlow's generated code."""
+    path = os.path.abspath(file_name) if file_name else ""
+    return (path.startswith(_PACKAGE_DIRECTORY) or "site-packages" in path or "dist-packages" in path
+            or "/lib/python" in path or "__autograph_generated_file" in path)
+
+
+def _quoted_frames(message: str) -> list[tuple[str, int, str]]:
+    """The (file, line number, quoted source or '') of each traceback frame that a message quotes."""
+    lines = message.splitlines()
+    frames = []
+    for index, line in enumerate(lines):
+        found = _QUOTED_FRAME.match(line.rstrip(" *"))
+        if not found:
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        following_indent = len(following) - len(following.lstrip())
+        quoted = following.strip() if following.strip() and following_indent > len(found["indent"]) else ""
+        frames.append((found["file"], int(found["number"]), quoted))
+    return frames
+
+
+def student_line_in_message(message: str, look_up_source: bool = False) -> str:
+    """'The error happened in your line: `...`' for the last student frame a TensorFlow message quotes, else ''.
+
+    Only source the message itself quotes is used, unless look_up_source (then linecache fills in the rest: in a
+    notebook kernel it knows the cells).
+    """
+    for file_name, number, quoted in reversed(_quoted_frames(_ANSI_ESCAPE.sub("", message))):
+        if is_library_file(file_name):
+            continue
+        line = quoted or (linecache.getline(file_name, number).strip() if look_up_source else "")
+        if line:
+            return f"The error happened in your line: `{short_text(line, MAX_STUDENT_LINE)}`"
+    return ""
+
+
+def _without_frames_and_wrappers(lines: list[str]) -> list[str]:
+    """The lines of a message less quoted frames (and their source), wrapper headers and Keras' argument lists."""
+    kept = []
+    frame_indent = None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if frame_indent is not None and line.strip() and indent > frame_indent:
+            frame_indent = None
+            continue  # the source line quoted under a frame
+        found = _QUOTED_FRAME.match(line.rstrip(" *"))
+        frame_indent = len(found["indent"]) if found else None
+        if found or _WRAPPER_LINES.fullmatch(line.strip()):
+            continue
+        if line.strip().startswith(("Arguments received by ", "Call arguments received by ")):
+            break  # Keras lists the call's arguments last
+        kept.append(line)
+    return kept
+
+
+def trim_error_message(message: str, type_name: str = "", limit: int = MAX_ERROR_MESSAGE) -> str:
+    """The diagnosis in an error message, without TensorFlow's quoted frames and wrappers, cut to `limit` characters.
+
+    Drops terminal colour codes, `File "...", line N` frames with their source, the headers of TensorFlow's graph
+    errors ("Graph execution error:", "Detected at node ... defined at", "in user code:"), Keras' "Exception
+    encountered when calling ..." and "Arguments received by ..." parts, `[[{{node ...}}]]` and `[Op:...]` markers,
+    and a leading "`type_name`: " that repeats the exception's type. Plain messages only lose repeated spaces.
+    """
+    text = _ANSI_ESCAPE.sub("", message)
+    kept = _without_frames_and_wrappers(text.splitlines())
+    lines = [" ".join(_clean_tensorflow_markers(line).split()) for line in kept]
+    lines = [line for line in lines if line]
+    if not lines:  # nothing but frames and wrappers: keep the last line there is
+        lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()][-1:]
+    if type_name and lines and lines[0].startswith(f"{type_name}: "):
+        lines[0] = lines[0][len(type_name) + 2:]
+    return short_text("\n".join(lines), limit)
+
+
+def _clean_tensorflow_markers(line: str) -> str:
+    """One line less TensorFlow's node and op markers; a node definition `'{{node X}} = Op[...](...)'` becomes `'X'`."""
+    line = _FUNCTION_NODE.sub("", line)
+    line = _NODE_MARKER.sub("", line)
+    line = _OP_MARKER.sub("", line)
+    return _NODE_DEFINITION.sub(r"'\1'", line)
+
+
+def trim_error_text(type_name: str, message: str) -> str:
+    """`Type: diagnosis` for an error reported as text (a kernel's ename and evalue), plus the student's line if quoted.
+
+    A pure function: it reads no files, so only a student line that the message itself quotes (TensorFlow's
+    "in user code:" block) is added, on a line of its own.
+    """
+    diagnosis = trim_error_message(message, type_name)
+    text = f"{type_name}: {diagnosis}" if diagnosis else type_name
+    line = student_line_in_message(message)
+    return f"{text}\n{line}" if line else text
+
+
 def student_line_of(exception: BaseException) -> str:
-    """The last line of the traceback that is in the student's code (not in NumPy or dlcourse), if any."""
-    frames = traceback.extract_tb(exception.__traceback__)
-    for frame in reversed(frames):
-        file_name = os.path.abspath(frame.filename) if frame.filename else ""
-        if file_name.startswith(_PACKAGE_DIRECTORY) or "site-packages" in file_name or "/lib/python" in file_name:
+    """The last line of student code (not Python's, a library's or dlcourse's) where the error happened, if any.
+
+    TensorFlow quotes the frames where a graph operation was defined in its message; the last student frame there
+    is nearer the mistake than the student's call in the traceback, so it comes first.
+    """
+    in_message = student_line_in_message(text_of(exception), look_up_source=True)
+    if in_message:
+        return in_message
+    for frame in reversed(traceback.extract_tb(exception.__traceback__)):
+        if is_library_file(frame.filename):
             continue
         line = (frame.line or linecache.getline(frame.filename, frame.lineno) or "").strip()
         if line:
-            return f"The error happened in your line: `{line}`"
+            return f"The error happened in your line: `{short_text(line, MAX_STUDENT_LINE)}`"
     return ""
 
 
 def exception_record(exception: BaseException) -> dict[str, Any]:
-    """An exception from student code as plain data: type, message, the student's line."""
-    return {"type": type(exception).__name__, "message": short_text(exception),
+    """An exception from student code as plain data: type, trimmed message (trim_error_message), the student's line."""
+    type_name = type(exception).__name__
+    return {"type": type_name, "message": trim_error_message(text_of(exception), type_name),
             "system_exit": isinstance(exception, SystemExit),
             "not_implemented": isinstance(exception, NotImplementedError),
             "line": student_line_of(exception)}
@@ -281,6 +407,12 @@ def run_with_time_limit(function: Callable[[], Any], seconds: float) -> Any:
     return _run_in_thread(function, seconds)
 
 
+def wall_clock_backstop_seconds(seconds: float) -> float:
+    """The wall-clock time after which an answer with a CPU-time limit of `seconds` is stopped anyway (it may wait,
+    sleep, or work in other threads); the grader allows exactly this too, so both stop an answer at the same point."""
+    return 4 * seconds + 10
+
+
 def _thread_cpu_seconds_reader(thread_id: int) -> Callable[[], float]:
     """A function returning the CPU seconds used so far by one thread (wall time where that can't be read)."""
     try:
@@ -296,7 +428,7 @@ def _run_with_watchdog(function: Callable[[], Any], seconds: float) -> Any:
     main_id = threading.main_thread().ident
     cpu_seconds = _thread_cpu_seconds_reader(main_id)
     cpu_deadline = cpu_seconds() + seconds
-    wall_deadline = time.monotonic() + 4 * seconds + 10
+    wall_deadline = time.monotonic() + wall_clock_backstop_seconds(seconds)
     finished = threading.Event()
     fired = threading.Event()
 
@@ -372,11 +504,12 @@ def collect(request: dict[str, Any], answer: Any) -> dict[str, Any]:
     collected: dict[str, Any] = {"exercise": request.get("exercise", ""), "kind": request["kind"],
                                  "answer": describe_answer(answer)}
     limit = float(request.get("time_limit_seconds", 10.0))
+    watch = FrameworkCallWatch(enabled=bool(request.get("numpy_only")))
     try:
         if request["kind"] == "function":
             collected["cases"] = []
             if callable(answer) and answer is not Ellipsis and not collected["answer"]["placeholder"]:
-                run_with_time_limit(lambda: _call_on_cases(answer, request["cases"], collected["cases"]), limit)
+                run_with_time_limit(lambda: _call_on_cases(answer, request["cases"], collected["cases"], watch), limit)
         elif request["kind"] == "model":
             collected["model"] = run_with_time_limit(lambda: describe_model(answer), limit)
         elif request["kind"] == "value":
@@ -387,16 +520,23 @@ def collect(request: dict[str, Any], answer: Any) -> dict[str, Any]:
             raise ValueError(f"unknown exercise kind {request['kind']!r}")
     except CheckTimeout:
         collected["timeout"] = limit
+    if watch.calls:
+        collected["framework_calls"] = watch.calls
     collected["seconds"] = round(time.monotonic() - started, 3)
     return collected
 
 
-def _call_on_cases(answer: Callable, encoded_cases: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
-    """Call the answer on a fresh copy of every case's inputs, appending one plain-data record per case."""
+def _call_on_cases(answer: Callable, encoded_cases: list[dict[str, Any]], results: list[dict[str, Any]],
+                   watch: "FrameworkCallWatch | None" = None) -> None:
+    """Call the answer on a fresh copy of every case's inputs, appending one plain-data record per case.
+
+    `watch`, when enabled, records the answer's calls into Keras or TensorFlow (only during the calls themselves).
+    """
+    watch = watch or FrameworkCallWatch(enabled=False)
     for originals, keyword_originals in decode_case_inputs(encoded_cases):
         args, kwargs = copy.deepcopy(originals), copy.deepcopy(keyword_originals)
         try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
+            with warnings.catch_warnings(), np.errstate(all="ignore"), watch:
                 warnings.simplefilter("ignore")
                 output = answer(*args, **kwargs)
         except CheckTimeout:
@@ -435,16 +575,89 @@ def _unchanged(original: Any, after: Any) -> bool:
     return True
 
 
+FRAMEWORK_FOLDERS = ("/keras/", "/tensorflow/", "/tf_keras/")  # a call into a file under one of these is a framework call
+MAX_FRAMEWORK_CALLS = 5
+
+
+def is_framework_file(file_name: str) -> bool:
+    """Whether a code object's file belongs to Keras or TensorFlow."""
+    return any(folder in file_name for folder in FRAMEWORK_FOLDERS)
+
+
+class FrameworkCallWatch:
+    """While its `with` block runs, records the calls that other code makes into Keras or TensorFlow, on this thread.
+
+    A profile function (`sys.setprofile`) sees every Python call; it records a call whose code lies in Keras or
+    TensorFlow and whose caller does not (the answer's entry points into the framework, not their inner calls),
+    as plain data: {"module": ..., "function": ..., "line": the calling line of code}, at most MAX_FRAMEWORK_CALLS
+    distinct ones, in order. A finaliser (`__del__`) that the garbage collector happens to run meanwhile is not the
+    answer's call. Threads the answer starts are not watched. Disabled, it does nothing.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        """Start with no calls recorded."""
+        self.enabled = enabled
+        self.calls: list[dict[str, str]] = []
+        self._framework_code: dict[Any, bool] = {}  # code object -> whether it is the framework's (a cache)
+        self._previous: Any = None
+
+    def __enter__(self) -> "FrameworkCallWatch":
+        """Install the profile function (keeping any that was there, to restore it)."""
+        if self.enabled:
+            self._previous = sys.getprofile()
+            sys.setprofile(self._on_event)
+        return self
+
+    def __exit__(self, *exception: Any) -> None:
+        """Put back the profile function that was there before."""
+        if self.enabled:
+            sys.setprofile(self._previous)
+
+    def _is_framework_code(self, code: Any) -> bool:
+        """Whether a code object is Keras' or TensorFlow's (cached per code object)."""
+        known = self._framework_code.get(code)
+        if known is None:
+            known = self._framework_code[code] = is_framework_file(code.co_filename)
+        return known
+
+    def _on_event(self, frame: Any, event: str, argument: Any) -> None:
+        """The profile function: record a Python call from outside the framework into it."""
+        if event != "call" or len(self.calls) >= MAX_FRAMEWORK_CALLS or not self._is_framework_code(frame.f_code):
+            return
+        caller = frame.f_back
+        if (caller is not None and self._is_framework_code(caller.f_code)) or frame.f_code.co_name == "__del__":
+            return
+        line = linecache.getline(caller.f_code.co_filename, caller.f_lineno).strip() if caller is not None else ""
+        call = {"module": str(frame.f_globals.get("__name__", "")),
+                "function": str(getattr(frame.f_code, "co_qualname", frame.f_code.co_name)),
+                "line": short_text(line, 120)}
+        if call not in self.calls:
+            self.calls.append(call)
+
+
 def describe_object(answer: Any, attributes: list[str]) -> dict[str, Any]:
-    """A configured object as plain data: its class name and the values of the named attributes."""
+    """A configured object as plain data: its class (name, module, qualified name) and the named attributes."""
     values, missing = {}, []
     for name in attributes:
         try:
             values[name] = encode_value(getattr(answer, name))
         except Exception:  # a missing attribute, or a property of the student's that raises
             missing.append(name)
-    return {"type": type(answer).__name__, "module": type(answer).__module__ or "", "attributes": values,
-            "missing": missing}
+    return {"type": type(answer).__name__, "module": _text_attribute(type(answer), "__module__"),
+            "qualname": _text_attribute(type(answer), "__qualname__"), "importable": _class_is_importable(type(answer)),
+            "attributes": values, "missing": missing}
+
+
+def _class_is_importable(cls: type) -> bool:
+    """Whether a class is the very object its module and qualified name lead to (a class that claims another
+    module, or one defined inside a function, is not)."""
+    target: Any = sys.modules.get(_text_attribute(cls, "__module__"))
+    for part in _text_attribute(cls, "__qualname__").split("."):
+        try:
+            target = getattr(target, part)
+        except Exception:  # a missing module or attribute, or a student's __getattr__ that raises
+            return False
+    return target is cls
 
 
 def is_keras_model(value: Any) -> bool:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from check_helpers import written_by_student
-from dlcourse import checks
+from dlcourse import checks, datasets
 from dlcourse.checks import ch04
 
 # ----------------------------------------------------------------- correct answers, written differently
@@ -181,3 +181,83 @@ def test_wrong_architecture_is_rejected_with_a_layer_diff():
     result = checks.check("ch04.cnn_classifier", model, record=False)
     assert result.status == "failed"
     assert "RandomTranslation" in result.message or "layer" in result.message.lower(), result.message
+
+
+# ----------------------------------------------------------------- the CNN, scored on held-out digits
+
+
+def _trained_cnn_from_the_pretrained_digit_classifier(functional=False):
+    """A trained chapter 04 CNN without training: datasets/digit_classifier.keras (the same layers, 11 classes,
+    trained on pixels in [-1, 1]) moved to pixels in [0, 1] and to the 10 digit classes.
+
+    For x in [0, 1] the classifier sees 2x - 1, so each unbiased 'valid' convolution gives 2 conv(x) - sum(kernel);
+    the first BatchNormalization absorbs that exactly with mean' = (mean + sum(kernel)) / 2 and std' = std / 2.
+    """
+    classifier = keras.models.load_model(datasets.verified_path("digit_classifier.keras"), compile=False)
+    if functional:
+        inputs = keras.Input(shape=(28, 28, 1))
+        layer_output = inputs
+        for layer in ch04.build_cnn_reference_model().layers:
+            layer_output = layer(layer_output)
+        model = keras.Model(inputs, layer_output)
+    else:
+        model = ch04.build_cnn_reference_model()
+    weights = classifier.get_weights()
+    kernel, gamma, beta, mean, variance = weights[:5]
+    epsilon = classifier.layers[2].epsilon
+    standard_deviation = np.sqrt(variance + epsilon) / 2.0
+    weights[3] = (mean + kernel.sum(axis=(0, 1, 2))) / 2.0
+    weights[4] = standard_deviation ** 2 - epsilon
+    weights[-2], weights[-1] = weights[-2][:, :10], weights[-1][:10]
+    model.set_weights(weights)
+    return model
+
+
+class _LessonLookupModel:
+    """A 'model' that memorised every digit a kernel can load (training on the test data), and says 0 otherwise."""
+
+    def __init__(self):
+        images, labels = datasets.load_mnist_sample()
+        self.labels = {image.tobytes(): int(label) for image, label in zip(images, labels)}
+
+    def predict(self, images, batch_size=None, verbose=0):
+        pixels = np.round(np.asarray(images)[..., 0] * 255.0).astype(np.uint8)
+        return np.eye(10)[[self.labels.get(image.tobytes(), 0) for image in pixels]]
+
+
+def test_trained_cnn_passes_on_the_heldout_digits():
+    result = checks.check("ch04.cnn_classifier", _trained_cnn_from_the_pretrained_digit_classifier(), record=False)
+    assert result.passed, str(result)
+    assert "on held-out data is 0.9" in result.message, result.message
+
+
+def test_trained_cnn_built_with_the_functional_api_passes():
+    model = _trained_cnn_from_the_pretrained_digit_classifier(functional=True)
+    result = checks.check("ch04.cnn_classifier", model, record=False)
+    assert result.passed, str(result)
+
+
+def test_cnn_without_hidden_activations_is_rejected_with_a_layer_diff():
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+        keras.layers.Conv2D(16, 3, use_bias=False),
+        keras.layers.BatchNormalization(),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, use_bias=False),
+        keras.layers.BatchNormalization(),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dropout(0.3),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    result = checks.check("ch04.cnn_classifier", model, record=False)
+    assert result.status == "failed"
+    assert "First difference at layer 3: a different activation function." in result.message, result.message
+    assert "expected BatchNormalization, relu" in result.message, result.message
+
+
+def test_cnn_scoring_never_uses_digits_the_kernel_can_load():
+    score, problem = ch04.score_cnn_model(_LessonLookupModel())
+    assert score == pytest.approx(0.1)
+    assert "the digit 0" in problem, problem

@@ -260,6 +260,12 @@ def test_untrained_transfer_model_fails_on_accuracy():
 # ----------------------------------------------------------------- predicting new digits (scored functions)
 
 
+def _lesson_label_lookup():
+    """{pixel bytes: label} of every digit a kernel can load: the lesson's whole MNIST sample."""
+    images, labels = datasets.load_mnist_sample()
+    return {image.tobytes(): int(label) for image, label in zip(images, labels)}
+
+
 def test_predict_digits_passes_and_names_probabilities(trained_transfer_model):
     def predict_digits(images):
         return trained_transfer_model.predict(_scaled(images), verbose=0).argmax(axis=-1)
@@ -275,6 +281,36 @@ def test_predict_digits_passes_and_names_probabilities(trained_transfer_model):
     assert result.status == "failed" and "argmax" in result.message, result.message
     result = checks.check("ch07.predict_digits", predict_unscaled, record=False)
     assert result.status == "failed" and ("scaled" in result.message or "Scale" in result.message), result.message
+
+
+def test_predict_digits_written_another_way_passes(trained_transfer_model):
+    def predict_digits(images):
+        scaled = keras.ops.expand_dims(keras.ops.cast(images, "float32") / 255.0, axis=-1)
+        return np.argmax(keras.ops.convert_to_numpy(trained_transfer_model(scaled, training=False)), axis=1)
+
+    result = checks.check("ch07.predict_digits", predict_digits, record=False)
+    assert result.passed, str(result)
+
+
+def test_predict_digits_that_looks_labels_up_in_the_lesson_data_fails():
+    lookup = _lesson_label_lookup()
+
+    def predict_digits(images):
+        return np.array([lookup.get(np.asarray(image, dtype=np.uint8).tobytes(), 0) for image in images])
+
+    result = checks.check("ch07.predict_digits", predict_digits, record=False)
+    assert result.status == "failed", str(result)
+    assert "predicts the digit 0 for every image" in result.message, result.message
+
+
+def test_predict_digits_and_fine_tune_inputs_are_heldout_digits():
+    lookup = _lesson_label_lookup()
+    new_images = ch07.predict_digits.cases[0].args[0]
+    fine_tune_train_images, _, fine_tune_test_images = ch07.fine_tune.cases[0].args
+    assert new_images.shape == (ch07.NUM_NEW_DIGITS, 28, 28) and new_images.dtype == np.uint8
+    assert fine_tune_test_images.shape == (ch07.NUM_FINE_TUNE_TEST, 28, 28)
+    assert not any(image.tobytes() in lookup for image in np.concatenate([new_images, fine_tune_test_images]))
+    assert all(image.tobytes() in lookup for image in fine_tune_train_images)
 
 
 def test_scorer_names_a_constant_prediction():
@@ -306,9 +342,43 @@ def fine_tune_and_predict(train_images, train_labels, test_images):
     return model.predict(_scaled(test_images), verbose=0).argmax(axis=-1)
 
 
+def head_on_precomputed_features(train_images, train_labels, test_images):
+    """Another correct answer: the frozen base's features computed once, and a softmax head trained on them."""
+    keras.utils.set_random_seed(0)
+    base = keras.models.load_model(datasets.transfer_base_path())
+    train_features = base.predict(_scaled(train_images), verbose=0)
+    head = keras.Sequential([keras.Input(shape=train_features.shape[1:]), keras.layers.Dense(10, activation="softmax")])
+    head.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    head.fit(train_features, np.asarray(train_labels), epochs=100, batch_size=32, verbose=0)
+    return head.predict(base.predict(_scaled(test_images), verbose=0), verbose=0).argmax(axis=-1)
+
+
 def test_fine_tuning_passes():
     result = checks.check("ch07.fine_tune", fine_tune_and_predict, record=False)
     assert result.passed, str(result)
+
+
+def test_fine_tune_written_as_a_head_on_precomputed_features_passes():
+    result = checks.check("ch07.fine_tune", written_by_student(head_on_precomputed_features), record=False)
+    assert result.passed, str(result)
+
+
+def test_fine_tune_that_predicts_unscaled_images_is_named(trained_transfer_model):
+    def fine_tune_and_predict_unscaled(train_images, train_labels, test_images):
+        return trained_transfer_model.predict(np.asarray(test_images, "float32")[..., None], verbose=0).argmax(axis=-1)
+
+    result = checks.check("ch07.fine_tune", fine_tune_and_predict_unscaled, record=False)
+    assert result.status == "failed", str(result)
+    assert "below the required 0.77" in result.message, result.message
+    assert "Scale the images with `(images / 255.0)[..., None]`, both for training and for predicting" in result.message
+
+
+def test_fine_tune_that_returns_probabilities_is_named(trained_transfer_model):
+    def fine_tune_and_return_probabilities(train_images, train_labels, test_images):
+        return trained_transfer_model.predict(_scaled(test_images), verbose=0)
+
+    result = checks.check("ch07.fine_tune", fine_tune_and_return_probabilities, record=False)
+    assert result.status == "failed" and "argmax(axis=-1)" in result.message, str(result)
 
 
 def test_fine_tune_scorer_names_probabilities():

@@ -227,6 +227,35 @@ def test_recommender_with_the_wrong_embedding_size_is_rejected_with_a_layer_diff
     assert result.status == "failed" and "Embedding" in result.message, str(result)
 
 
+class _LessonRatingsLookup:
+    """A 'model' that memorised all 12,000 lesson ratings (the test split too) and says the mean elsewhere."""
+
+    def __init__(self):
+        user_ids, item_ids, ratings = datasets.make_synthetic_ratings()
+        self.ratings = {(user, item): rating for user, item, rating in zip(user_ids.tolist(), item_ids.tolist(),
+                                                                          ratings.tolist())}
+        self.mean = float(ratings.mean())
+
+    def predict(self, inputs, batch_size=None, verbose=0):
+        users, items = (np.asarray(column).reshape(-1).tolist() for column in inputs)
+        return np.array([[self.ratings.get(pair, self.mean)] for pair in zip(users, items)])
+
+
+def test_recommender_is_scored_on_pairs_the_lesson_never_rates():
+    score, problem = ch08.score_recommender_model(_LessonRatingsLookup())
+    assert score == 0.0
+    assert "predicts the same rating" in problem and "for every pair" in problem, problem
+
+
+def test_recommender_trained_one_epoch_is_named_by_its_score():
+    keras.utils.set_random_seed(0)
+    result = checks.check("ch08.recommender_model",
+                          _train_recommender(ch08.build_recommender_reference_model(), 1), record=False)
+    assert result.status == "failed"
+    assert "RMSE reduction over the global-mean baseline on held-out data" in result.message, result.message
+    assert "Train longer (10-20 epochs" in result.message, result.message
+
+
 def test_synthetic_ratings_are_reproducible_and_in_range():
     first, second = datasets.make_synthetic_ratings(), datasets.make_synthetic_ratings()
     for a, b in zip(first, second):

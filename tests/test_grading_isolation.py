@@ -25,7 +25,7 @@ KILLERS = {
 }
 KILLED_MESSAGE = ("killer.ipynb: the grading process died twice (killed by signal SIGKILL); not graded. "
                   "Its own code may have killed the grader, or the machine ran out of memory: "
-                  "grade it again, or use --sandbox.")
+                  "grade it again, with the sandbox on (the default wherever bubblewrap works).")
 OTHERS = ("correct", "partial", "untouched")
 
 
@@ -44,9 +44,9 @@ def write_batch(folder, mini_course, student_notebook, killer_code=None):
 
 
 def grade_command(folder, out, mini_course):
-    """The CLI command that grades a folder into out."""
+    """The CLI command that grades a folder into out, without the sandbox (these tests defend the grader without it)."""
     return [sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
-            "--timeout", "20", "--course", str(mini_course)]
+            "--timeout", "20", "--course", str(mini_course), "--no-sandbox"]
 
 
 def read_csv(path):
@@ -118,7 +118,7 @@ def test_dlcourse_check_survives_a_notebook_that_kills_its_grader(mini_course, s
     path = tmp_path / "killer.ipynb"
     nbformat.write(with_answers(student_notebook, {"ch01.relu": KILLERS["kill_parent_group"]}), str(path))
     run = subprocess.run([sys.executable, "-m", "dlcourse", "check", str(path), "--course", str(mini_course),
-                          "--timeout", "20"], capture_output=True, text=True, timeout=600)
+                          "--timeout", "20", "--no-sandbox"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 3, run.stderr[-2000:]
     assert f"{path}: could not be graded because of a grader failure: the grading process died twice" in run.stdout
 
@@ -327,8 +327,30 @@ def test_sandbox_limits_hide_the_course_the_outputs_and_the_submissions(mini_cou
     folders = [mini_course, cli.course.repository_root(), tmp_path / "out", submissions_folder, single.parent]
     assert limits.sandbox is True
     assert limits.hidden_paths == tuple(str(folder.resolve()) for folder in folders)
-    plain = cli.limits_from(cli.build_parser().parse_args(["grade", str(single), "--out", str(tmp_path / "out")]))
-    assert (plain.sandbox, plain.hidden_paths) == (False, ())
+    opted_out = cli.limits_from(cli.build_parser().parse_args(["grade", str(single), "--out", str(tmp_path / "out"),
+                                                               "--no-sandbox"]))
+    assert (opted_out.sandbox, opted_out.hidden_paths) == (False, ())
+
+
+def test_the_sandbox_is_on_by_default_wherever_bubblewrap_works(monkeypatch, tmp_path):
+    single = tmp_path / "bob.ipynb"
+    single.write_text("{}")
+    monkeypatch.setattr(cli, "sandbox_problem", lambda: "")
+    arguments = cli.build_parser().parse_args(["grade", str(single), "--out", str(tmp_path / "out")])
+    assert cli.resolve_sandbox(arguments) == "" and arguments.sandbox is True
+    limits = cli.limits_from(arguments, [single])
+    assert limits.sandbox is True and str(tmp_path.resolve()) in limits.hidden_paths
+
+
+def test_without_bubblewrap_grading_goes_on_unsandboxed_with_a_loud_warning(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "sandbox_problem", lambda: "bubblewrap (bwrap) is not installed.")
+    arguments = cli.build_parser().parse_args(["check", str(tmp_path / "mine.ipynb")])
+    assert cli.resolve_sandbox(arguments) == "" and arguments.sandbox is False
+    warning = capsys.readouterr().err
+    assert warning.startswith("WARNING: grading WITHOUT the sandbox: bubblewrap (bwrap) is not installed.")
+    assert "--no-sandbox" in warning and "read the course's answers" in warning
+    quiet = cli.build_parser().parse_args(["check", str(tmp_path / "mine.ipynb"), "--no-sandbox"])
+    assert cli.resolve_sandbox(quiet) == "" and quiet.sandbox is False and capsys.readouterr().err == ""
 
 
 def test_sandbox_problems_stop_grade_and_check_before_grading(monkeypatch, tmp_path, capsys):
@@ -359,7 +381,7 @@ def test_under_the_sandbox_a_killer_cannot_reach_its_grader(killer, mini_course,
     if sandbox.sandbox_problem():
         pytest.skip(f"the sandbox can't run here: {sandbox.sandbox_problem()}")
     folder = write_batch(tmp_path / "submissions", mini_course, student_notebook, KILLERS[killer])
-    run = subprocess.run(grade_command(folder, tmp_path / "out", mini_course) + ["--sandbox"],
+    run = subprocess.run(grade_command(folder, tmp_path / "out", mini_course)[:-1] + ["--sandbox"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert rows_of(tmp_path / "out", OTHERS) == rows_of(batch_without_killer, OTHERS)

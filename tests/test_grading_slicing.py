@@ -121,6 +121,174 @@ def test_an_exercise_cell_that_cannot_be_parsed_keeps_everything():
     assert slicing.slice_steps(steps) == steps
 
 
+# ----------------------------------------------------------------- changes through aliases, loops and in-place functions
+
+
+def kept_with_change(change, before=(), between=("figure = plot(1)",)):
+    """The kept sources of: an import, base and data defined, the cells before, the change, the cells between, and
+    an exercise that uses base and data."""
+    steps = ([lesson("import numpy as np\nimport random"), lesson("base = load()\ndata = read()")]
+             + [lesson(source) for source in before] + [lesson(change)] + [lesson(source) for source in between]
+             + [exercise("answer = score(base, data)")])
+    return kept_sources(steps)
+
+
+@pytest.mark.parametrize("loop", [
+    "for layer in base.layers:\n    layer.trainable = False",
+    "for index, layer in enumerate(base.layers):\n    layer.trainable = index > 2",
+    "for layer, flag in zip(base.layers, [True, False]):\n    layer.trainable = flag",
+    "for layer in reversed(base.layers[1:]):\n    layer.set_weights(zeros)",
+    "[setattr(layer, 'trainable', False) for layer in base.layers]",
+    "[layer.set_weights(zeros) for layer in base.layers]",
+])
+def test_a_loop_that_changes_its_loop_variable_changes_what_it_iterates(loop):
+    assert kept_with_change(loop) == ["import numpy as np\nimport random", "base = load()\ndata = read()", loop,
+                                      "answer = score(base, data)"]
+
+
+@pytest.mark.parametrize("change", [
+    "layer = base.layers[0]\nlayer.trainable = False",
+    "dense = base.get_layer('dense')\ndense.trainable = False",
+    "same = base\nsame.fit(data)",
+    "weights = base.layers[0].kernel\nweights.assign(zeros)",
+    "models = {}\nmodels['a'] = base\nmodels['a'].trainable = False",
+    "first, second = base.layers[:2]\nsecond.trainable = False",
+    "if (layer := base.layers[0]):\n    layer.trainable = False",
+])
+def test_a_change_through_an_alias_made_in_the_same_cell_changes_the_object(change):
+    assert kept_with_change(change) == ["import numpy as np\nimport random", "base = load()\ndata = read()", change,
+                                        "answer = score(base, data)"]
+
+
+def test_a_change_through_an_alias_made_in_an_earlier_cell_changes_the_object():
+    kept = kept_with_change("layer.trainable = False", before=["layer = base.get_layer('dense')", "unrelated = 2"])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()",
+                    "layer = base.get_layer('dense')", "layer.trainable = False", "answer = score(base, data)"]
+
+
+def test_a_change_through_an_alias_of_an_alias_changes_the_original():
+    kept = kept_with_change("first.trainable = False", before=["block = base.layers", "first = block[0]"])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()", "block = base.layers",
+                    "first = block[0]", "first.trainable = False", "answer = score(base, data)"]
+
+
+def test_a_loop_variable_stays_an_alias_in_later_cells():
+    loop = "for layer in base.layers:\n    print(layer.name)"
+    kept = kept_with_change("layer.trainable = True", before=[loop])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()", loop,
+                    "layer.trainable = True", "answer = score(base, data)"]
+
+
+def test_a_plain_assignment_ends_an_alias_but_a_conditional_one_does_not():
+    ended = kept_with_change("layer.trainable = False", before=["layer = base.layers[0]", "layer = make_layer()"])
+    assert ended == ["import numpy as np\nimport random", "base = load()\ndata = read()",
+                     "answer = score(base, data)"]
+    conditional = kept_with_change("layer.trainable = False",
+                                   before=["layer = base.layers[0]", "if fresh:\n    layer = make_layer()"])
+    assert conditional == ["import numpy as np\nimport random", "base = load()\ndata = read()",
+                           "layer = base.layers[0]", "if fresh:\n    layer = make_layer()",
+                           "layer.trainable = False", "answer = score(base, data)"]
+
+
+def test_arithmetic_and_function_results_are_not_aliases():
+    for change in ("scaled = data * 2\nscaled[0] = 1", "copy = clone(base)\ncopy.fit(data)"):
+        assert kept_with_change(change) == ["import numpy as np\nimport random", "base = load()\ndata = read()",
+                                            "answer = score(base, data)"], change
+
+
+@pytest.mark.parametrize("source,changed", [
+    ("np.random.shuffle(data)", {"data"}),
+    ("rng.shuffle(data)", {"rng", "data"}),
+    ("random.shuffle(data)", {"data"}),
+    ("shuffle(data)", {"data"}),
+    ("np.copyto(data, other)", {"data"}),
+    ("np.fill_diagonal(data[0], 0)", {"data"}),
+    ("np.put(data, [0, 2], other)", {"data"}),
+    ("np.place(data, mask, 0)", {"data"}),
+    ("np.putmask(data, mask, other)", {"data"}),
+    ("setattr(data, 'name', other)", {"data"}),
+    ("np.add(other, 1, out=data)", {"data"}),
+    ("np.matmul(other, mask, out=data[:2])", {"data"}),
+    ("np.add(other, 1, out=None)", set()),
+    ("np.mean(data)\nnp.random.permutation(data)", set()),
+])
+def test_in_place_functions_and_out_arguments_change_their_argument(source, changed):
+    assert slicing.analyse_cell(source, module_names={"np", "random"}).mutates == changed
+
+
+def test_an_in_place_function_on_an_alias_changes_the_object():
+    change = "column = data[:, 0]\nnp.random.shuffle(column)"
+    assert kept_with_change(change) == ["import numpy as np\nimport random", "base = load()\ndata = read()", change,
+                                        "answer = score(base, data)"]
+
+
+@pytest.mark.parametrize("function,changed", [
+    ("def freeze():\n    for layer in base.layers:\n        layer.trainable = False", {"base"}),
+    ("def freeze():\n    for index, layer in enumerate(base.layers):\n        layer.trainable = index > 1", {"base"}),
+    ("def freeze():\n    layer = base.get_layer('d')\n    layer.trainable = False", {"base"}),
+    ("def freeze():\n    np.random.shuffle(data)", {"data"}),
+    ("def freeze():\n    np.add(data, 1, out=result)", {"result"}),
+    ("def freeze():\n    print(base.layers[0])\n    plt.plot(data)", set()),
+    ("def freeze(base):\n    for layer in base.layers:\n        layer.trainable = False", set()),
+])
+def test_a_function_that_changes_a_global_through_an_alias_or_in_place_function_changes_it(function, changed):
+    assert slicing.analyse_cell(function, module_names={"np", "plt"}).function_mutations == {"freeze": changed}
+
+
+def test_calling_a_function_that_freezes_a_global_through_a_loop_keeps_the_call():
+    definition = "def freeze():\n    for layer in base.layers:\n        layer.trainable = False"
+    assert kept_with_change("freeze()", before=[definition]) == [
+        "import numpy as np\nimport random", "base = load()\ndata = read()", definition, "freeze()",
+        "answer = score(base, data)"]
+
+
+def test_calling_a_function_that_changes_a_global_alias_changes_the_aliased_object():
+    definition = "def freeze():\n    layer.trainable = False"
+    kept = kept_with_change("freeze()", before=["layer = base.layers[0]", definition])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()", "layer = base.layers[0]",
+                    definition, "freeze()", "answer = score(base, data)"]
+
+
+def test_a_function_defined_and_called_in_the_same_cell_changes_what_it_changes():
+    change = "def freeze():\n    for layer in base.layers:\n        layer.trainable = False\n\n\nfreeze()"
+    assert kept_with_change(change) == ["import numpy as np\nimport random", "base = load()\ndata = read()", change,
+                                        "answer = score(base, data)"]
+
+
+def test_a_function_called_before_the_cell_rebinds_its_global_alias_still_changes_the_aliased_object():
+    definition = "def freeze():\n    layer.trainable = False"
+    change = "freeze()\nlayer = make_layer()"
+    kept = kept_with_change(change, before=["layer = base.layers[0]", definition])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()", "layer = base.layers[0]",
+                    definition, change, "answer = score(base, data)"]
+
+
+@pytest.mark.parametrize("call", ["freeze(base)", "freeze(other, base)", "freeze(model=base)",
+                                  "freeze(base.layers[0])", "freeze(*[base])"])
+def test_calling_a_function_that_changes_its_argument_changes_what_is_passed(call):
+    definition = ("def freeze(other, model=None):\n    for layer in (model or other).layers:\n"
+                  "        layer.trainable = False")
+    assert kept_with_change(call, before=[definition]) == [
+        "import numpy as np\nimport random", "base = load()\ndata = read()", definition, call,
+        "answer = score(base, data)"]
+
+
+def test_calling_a_function_changes_only_the_arguments_it_changes():
+    definition = "def train(model, inputs):\n    model.fit(inputs * 2)"
+    kept = kept_with_change("train(net, data)", before=["net = build()", definition])
+    assert kept == ["import numpy as np\nimport random", "base = load()\ndata = read()", "answer = score(base, data)"]
+
+
+def test_plain_reads_of_an_object_do_not_keep_a_cell():
+    steps = [lesson("import matplotlib.pyplot as plt"), lesson("model = build()\nx = load()"),
+             lesson("print(model.layers[0])"), lesson("plt.plot(x)"),
+             lesson("first = model.layers[0]\nprint(first.name)"),
+             lesson("for layer in model.layers:\n    print(layer.name, len(layer.weights))"),
+             lesson("plt.hist([value for value in x])"), exercise("answer = (model, x)")]
+    assert kept_sources(steps) == ["import matplotlib.pyplot as plt", "model = build()\nx = load()",
+                                   "answer = (model, x)"]
+
+
 # ----------------------------------------------------------------- the real chapters
 
 

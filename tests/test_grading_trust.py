@@ -16,7 +16,6 @@ import pytest
 
 from dlcourse import checks, collect
 from dlcourse.checks import framework
-from dlcourse.grading import static_checks
 from grading_helpers import (ALL_IDS, CORRECT, grades_by_student, mini_course, solution_answers,  # noqa: F401
                              statuses, student_notebook, with_answers)
 
@@ -112,7 +111,7 @@ def test_patching_the_check_framework_gains_nothing(graded):
 def test_the_packaged_reference_scores_zero_with_a_clear_message(graded):
     assert statuses(graded, "packaged_reference") == ["passed", "failed"] + ["not_attempted"] * 5
     message = graded["packaged_reference"]["ch01.relu"]["message"]
-    assert "uses the course's reference implementation" in message and "reference_relu" in message
+    assert "uses the course's reference implementation (`import dlcourse.checks.ch01`)" in message
 
 
 def test_a_disguised_import_of_the_reference_is_refused_in_the_kernel(graded):
@@ -227,30 +226,53 @@ def test_a_model_with_custom_python_code_gets_a_clear_error():
     assert result.status == "error" and "custom Python code" in result.message and "Twice" in result.message
 
 
-# ------------------------------------------------------------------ static reading of exercise cells
+# ------------------------------------------------------------------ reference use is detected at run time, exactly
 
 
-@pytest.mark.parametrize("source", [
-    "from dlcourse.checks.ch01 import reference_relu as relu",
-    "import dlcourse.checks.ch01 as answers\nrelu = answers.reference_relu",
-    "from dlcourse.checks import ch01",
-    "from dlcourse import checks\nrelu = checks.get_exercise('ch01.relu').reference",
-    "import importlib\nrelu = importlib.import_module('dlcourse.checks.ch01').reference_relu",
-    "relu = getattr(module, 'reference_relu')",
+def uses_recorded_in_a_grading_kernel(source: str) -> list[str]:
+    """Run code in a fresh interpreter prepared like a grading kernel; what it reached of the course's answers."""
+    code = ("import dlcourse.grading_kernel as g\n"
+            "g.install()\n"
+            "from dlcourse import checks\n"
+            f"try:\n    exec({source!r}, {{'checks': checks}})\nexcept Exception as error:\n    pass\n"
+            "print(g.blocked_imports)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return eval(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("source", "recorded"), [
+    ("from dlcourse.checks.ch01 import reference_relu as relu", "import dlcourse.checks.ch01"),
+    ("import dlcourse.checks.ch01 as answers\nrelu = answers.reference_relu", "import dlcourse.checks.ch01"),
+    ("from dlcourse.checks import ch01", "import dlcourse.checks.ch01"),
+    ("relu = checks.get_exercise('ch01.relu').reference", "checks.get_exercise"),
+    ("import importlib\nrelu = importlib.import_module('dlcourse.checks.ch01').reference_relu",
+     "import dlcourse.checks.ch01"),
+    ("import importlib.util, os, dlcourse\n"
+     "path = os.path.join(os.path.dirname(dlcourse.__file__), 'chec' + 'ks', 'ch01.py')\n"
+     "spec = importlib.util.spec_from_file_location('answers', path)\n"
+     "module = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(module)", "open("),
+    ("import os, dlcourse\nprint(os.listdir(os.path.join(os.path.dirname(dlcourse.__file__), 'checks')))",
+     "os.listdir("),
 ])
-def test_static_check_finds_uses_of_the_course_answers(source):
-    assert static_checks.course_reference_use(source)
+def test_the_grading_kernel_records_every_use_of_the_course_answers(source, recorded):
+    uses = uses_recorded_in_a_grading_kernel(source)
+    assert any(use.startswith(recorded) for use in uses), uses
 
 
 @pytest.mark.parametrize("source", [
     "def relu(x):\n    return np.maximum(x, 0)",
-    "from dlcourse import checks\nchecks.check('ch01.relu', relu)\nchecks.hint('ch01.relu', 2)",
-    "import dlcourse.checks\ndlcourse.checks.check('ch01.relu', relu)",
-    "reference_value = 3\ndef relu(x):\n    return np.maximum(x, 0)",
-    "def broken(:",
+    "checks.check('ch01.relu', None)\nchecks.hint('ch01.relu', 2)\nchecks.exercises('ch01')",
+    "import dlcourse.checks\ndlcourse.checks.check('ch01.relu', None)",
+    # a local list named `checks`, and text that merely looks like the course's: honest, never recorded
+    "checks = []\nchecks.append(1)\nchecks.extend([2, 3])",
+    "def relu(x):\n    'Like dlcourse.checks.ch01.reference_relu, but mine.'\n    return x",
+    "reference_relu = 3\nnote = 'see framework.py and diagnostics.py'",
+    "repr(checks)\ngetattr(checks, '_repr_html_', None)",
+    "getattr(checks, 'exercise_id', None)\nhasattr(checks, 'evaluate_answer')",  # nothing there holds an answer
 ])
-def test_static_check_leaves_honest_cells_alone(source):
-    assert static_checks.course_reference_use(source) == ""
+def test_the_grading_kernel_leaves_honest_code_alone(source):
+    assert uses_recorded_in_a_grading_kernel(source) == []
 
 
 # ------------------------------------------------------------------ the kernel side holds no answers

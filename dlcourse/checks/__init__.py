@@ -13,11 +13,14 @@ import pkgutil
 import re
 from typing import Any
 
+from dlcourse import cell_timing
 from dlcourse.checks.framework import CheckResult, Exercise, Hint, evaluate_answer
 
 __all__ = ["CheckResult", "Hint", "check", "hint", "exercises", "get_exercise"]
 
 _CHAPTER_MODULE_PATTERN = re.compile(r"^ch\d\d$")
+DEFAULT_CELL_TIME_LIMIT_SECONDS = Exercise.cell_time_limit_seconds  # exercises that train state their own, longer
+cell_timing.install()  # time the notebook's cells from here on (the setup cell imports this module)
 _registry: dict[str, Exercise] | None = None
 
 
@@ -54,6 +57,11 @@ def check(exercise_id: str, answer: Any, record: bool = True) -> CheckResult:
     """Check an answer; returns a CheckResult and never raises, except ValueError for an unknown id."""
     exercise = get_exercise(exercise_id)
     result = evaluate_answer(exercise, answer)
+    notes = [cell_timing.time_limit_note(exercise.exercise_id, exercise.cell_time_limit_seconds,
+                                         states_limit=exercise.cell_time_limit_seconds > DEFAULT_CELL_TIME_LIMIT_SECONDS),
+             cell_timing.added_cells_note(exercise.exercise_id, answer)]
+    for note in filter(None, notes):
+        result = CheckResult(result.exercise_id, result.status, f"{result.message}\n{note}".strip())
     if record:
         from dlcourse import progress
 

@@ -148,6 +148,7 @@ _LAYER_GRADIENTS = {"kernel": np.array([[0.5, -1.0], [2.0, 0.0]]), "bias": np.ar
 sigmoid_derivative = FunctionExercise(
     exercise_id="ch02.sigmoid_derivative",
     title="The derivative of the sigmoid",
+    numpy_only=True,
     hints=[
         "The sigmoid's derivative can be written with the sigmoid itself: sigma'(x) = sigma(x) (1 - sigma(x)).",
         "Compute `s = 1 / (1 + np.exp(-x))` first, then combine; the formula needs sigma(x), not x.",
@@ -173,6 +174,7 @@ sigmoid_derivative = FunctionExercise(
 tanh_derivative = FunctionExercise(
     exercise_id="ch02.tanh_derivative",
     title="The derivative of tanh",
+    numpy_only=True,
     hints=[
         "Like the sigmoid's, tanh's derivative is written with tanh itself.",
         "tanh'(x) = 1 - tanh(x)^2. `np.tanh` works on arrays.",
@@ -198,6 +200,7 @@ tanh_derivative = FunctionExercise(
 relu_derivative = FunctionExercise(
     exercise_id="ch02.relu_derivative",
     title="The derivative of ReLU",
+    numpy_only=True,
     hints=[
         "ReLU is x for x > 0 (slope 1) and 0 for x < 0 (slope 0). At exactly 0 we choose slope 0.",
         "A comparison such as `x > 0` gives booleans; turn them into floats with `.astype(float)`.",
@@ -225,6 +228,7 @@ relu_derivative = FunctionExercise(
 mse = FunctionExercise(
     exercise_id="ch02.mse",
     title="Mean squared error",
+    numpy_only=True,
     hints=[
         "MSE is the mean, over every element, of the squared difference between prediction and target.",
         "`np.mean` averages over all elements of an array of any shape.",
@@ -252,6 +256,7 @@ mse = FunctionExercise(
 mse_gradient = FunctionExercise(
     exercise_id="ch02.mse_gradient",
     title="The gradient of the MSE with respect to the predictions",
+    numpy_only=True,
     hints=[
         "MSE = (1/n) sum_i (p_i - t_i)^2 with n the number of elements. Differentiate one term with respect to p_i.",
         "d/dp_i of (p_i - t_i)^2 is 2 (p_i - t_i); the 1/n stays. The result has the shape of `predictions`.",
@@ -278,6 +283,7 @@ mse_gradient = FunctionExercise(
 binary_cross_entropy = FunctionExercise(
     exercise_id="ch02.binary_cross_entropy",
     title="Binary cross-entropy, safe for probabilities of exactly 0 and 1",
+    numpy_only=True,
     hints=[
         "BCE = -mean(y log p + (1 - y) log(1 - p)). log(0) is -inf, so clip p into [epsilon, 1 - epsilon] first.",
         "`np.clip(probabilities, epsilon, 1 - epsilon)` keeps every log finite; average with `np.mean` and mind the minus sign.",
@@ -306,6 +312,7 @@ binary_cross_entropy = FunctionExercise(
 bce_gradient = FunctionExercise(
     exercise_id="ch02.bce_gradient",
     title="The gradient of binary cross-entropy with respect to the probabilities",
+    numpy_only=True,
     hints=[
         "For one example, d/dp of -(y log p + (1 - y) log(1 - p)) is -y/p + (1 - y)/(1 - p) = (p - y) / (p (1 - p)).",
         "Clip p into [epsilon, 1 - epsilon] first (as in the loss), and divide by n for the mean.",
@@ -335,6 +342,7 @@ bce_gradient = FunctionExercise(
 dense_backward = FunctionExercise(
     exercise_id="ch02.dense_backward",
     title="The backward pass of a Dense layer for a batch",
+    numpy_only=True,
     hints=[
         "z = inputs @ kernel + bias. Each gradient has the shape of what it is the gradient of: "
         "d_kernel like kernel (in, out), d_bias like bias (out,), d_inputs like inputs (batch, in).",
@@ -365,6 +373,7 @@ dense_backward = FunctionExercise(
 numerical_gradient = FunctionExercise(
     exercise_id="ch02.numerical_gradient",
     title="Numerical gradient by central differences",
+    numpy_only=True,
     hints=[
         "For each element i of `point`, nudge only that element by +epsilon and by -epsilon, evaluate the "
         "function both times and take (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).",
@@ -409,6 +418,7 @@ def _one_sided_difference(function, point, epsilon, direction):
 gradient_descent_step = FunctionExercise(
     exercise_id="ch02.gradient_descent_step",
     title="One gradient-descent step on a dict of parameters",
+    numpy_only=True,
     hints=[
         "Every parameter moves a small step *against* its gradient: new = old - learning_rate * gradient.",
         "Build and return a new dict (e.g. with a dict comprehension over `parameters.items()`); "
@@ -463,6 +473,7 @@ def score_two_layer_network(case, parameters):
 train_two_layer_network = ScoredFunctionExercise(
     exercise_id="ch02.train_two_layer_network",
     title="Training the two-layer network with gradient descent",
+    numpy_only=True,
     hints=[
         "Each step: forward pass (tanh hidden layer, sigmoid output), backward pass (start from "
         "d_logits = (p - y) / n), then one gradient-descent step on all four parameters.",

@@ -101,6 +101,7 @@ _V2D = np.array([[0.0, 0.1], [-0.2, 0.3]])
 momentum_step = FunctionExercise(
     exercise_id="ch03.momentum_step",
     title="One step of SGD with momentum, in Keras' convention",
+    numpy_only=True,
     hints=[
         "The velocity remembers past steps: it keeps `momentum` times its old value and adds the new step "
         "`- learning_rate * gradient`. The weights then move by the new velocity.",
@@ -172,6 +173,7 @@ def _adam_without_square(w, g, m, v, t, lr, b1, b2, eps):
 adam_step = FunctionExercise(
     exercise_id="ch03.adam_step",
     title="One Adam step with bias correction",
+    numpy_only=True,
     hints=[
         "Two running averages: m of the gradients (beta_1) and v of the *squared* gradients (beta_2): "
         "m <- beta_1 m + (1 - beta_1) g, v <- beta_2 v + (1 - beta_2) g^2.",
@@ -372,6 +374,7 @@ early_stopping = ConfiguredObjectExercise(
         "arguments at their defaults.",
     ],
     expected_type="EarlyStopping",
+    expected_class="keras.callbacks.EarlyStopping",
     attributes=("monitor", "patience", "min_delta", "mode", "restore_best_weights", "baseline", "start_from_epoch"),
     judge_attributes=judge_early_stopping,
 )

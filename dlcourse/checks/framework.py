@@ -110,6 +110,8 @@ class NotAttempted(Exception):
 
 CheckTimeout = collect.CheckTimeout
 NO_OUTPUT = object()  # a case on which the answer raised instead of returning
+NUMPY_ONLY_MESSAGE = ("This exercise asks for NumPy: your answer called {package} ({calls}). "
+                      "Write it with NumPy arrays and operations only.")
 REFERENCE_MESSAGE = ("Your answer uses the course's reference implementation ({name}) instead of your own code. "
                      "Write the function yourself; the checks compare it with the reference.")
 
@@ -138,7 +140,8 @@ class Exercise:
     exercise_id: str
     title: str
     hints: list[str]
-    time_limit_seconds: float = 10.0
+    time_limit_seconds: float = 10.0  # running the answer on the cases: CPU time, here and in the grader alike
+    cell_time_limit_seconds: float = 30.0  # the exercise cell itself, when graded (`checks.check` warns beyond it)
 
     kind = ""
 
@@ -161,13 +164,15 @@ class FunctionExercise(Exercise):
     compare: Callable = diagnostics.compare_values
     reference_along_axis: Callable | None = None
     expected_axis: int = -1
+    numpy_only: bool = False  # the exercise asks for NumPy: an answer that calls Keras or TensorFlow fails
 
     kind = "function"
 
     def collection_request(self) -> dict[str, Any]:
-        """The case inputs, as plain data, with the time limit."""
+        """The case inputs, as plain data, with the time limit (and whether calls into Keras are to be recorded)."""
         request = super().collection_request()
         request["cases"] = collect.encode_case_inputs([(case.args, case.kwargs) for case in self.cases])
+        request["numpy_only"] = self.numpy_only
         return request
 
     def judge(self, collected: dict[str, Any]) -> str:
@@ -179,6 +184,8 @@ class FunctionExercise(Exercise):
             raise NotAttempted()
         if answer.get("module", "").startswith("dlcourse.checks"):
             raise CheckFailed(REFERENCE_MESSAGE.format(name=f"{answer['module']}.{answer.get('name') or answer['repr']}"))
+        if self.numpy_only and collected.get("framework_calls"):
+            raise CheckFailed(numpy_only_message(collected["framework_calls"]))
         records = collected.get("cases", [])
         if len(records) != len(self.cases):
             raise ValueError(f"{len(records)} case results for {len(self.cases)} cases")
@@ -236,6 +243,21 @@ class FunctionExercise(Exercise):
                 if wrong_axis:
                     lines.append(wrong_axis)
         return "\n".join(lines)
+
+
+def numpy_only_message(calls: list[dict[str, str]]) -> str:
+    """What a NumPy exercise says to an answer that called Keras or TensorFlow: the package and its first call."""
+    first = calls[0]
+    package = str(first.get("module", "")).split(".")[0] or "keras"
+    return NUMPY_ONLY_MESSAGE.format(package=package, calls="e.g. " + describe_framework_call(first))
+
+
+def describe_framework_call(call: dict[str, str]) -> str:
+    """One recorded call into Keras or TensorFlow: the function (unless it is a decorator's wrapper) and the line."""
+    function, line = str(call.get("function", "")), str(call.get("line", ""))
+    named = f"`{call.get('module', '')}.{function}`" if function and "<locals>" not in function else ""
+    where = f"in your line `{line}`" if line else ""
+    return ", ".join(part for part in (named, where) if part) or f"`{call.get('module', '?')}`"
 
 
 @dataclasses.dataclass
@@ -341,11 +363,14 @@ class ChoiceExercise(Exercise):
 class ConfiguredObjectExercise(Exercise):
     """A configured object (e.g. a Keras callback): its class is checked, then its attributes are judged.
 
-    Only the class name and the named attributes travel; `judge_attributes(attributes)` returns '' or the
-    problem, and may rebuild the object from them and try it out.
+    Only the class (name, module, qualified name) and the named attributes travel. The class must be Keras' own
+    `expected_class` (its module is `keras` or under it): a class of the student's own with the same name fails, and
+    so does a subclass of the Keras class, whose code could behave differently from the attributes judged.
+    `judge_attributes(attributes)` returns '' or the problem, and may rebuild the object from them and try it out.
     """
 
     expected_type: str = ""
+    expected_class: str = ""  # the public name of the Keras class, e.g. "keras.callbacks.EarlyStopping", for messages
     attributes: tuple[str, ...] = ()
     judge_attributes: Callable = None
     time_limit_seconds: float = 30.0
@@ -366,6 +391,9 @@ class ConfiguredObjectExercise(Exercise):
         if record["type"] != self.expected_type:
             raise CheckFailed(f"Expected {diagnostics.article(self.expected_type)} object, "
                               f"but got {diagnostics.article(record['type'])}.")
+        problem = self._class_problem(record)
+        if problem:
+            raise CheckFailed(problem)
         if record["missing"]:
             raise CheckFailed(f"Your {self.expected_type} has no {', '.join(record['missing'])}.")
         attributes = {name: collect.decode_value(value) for name, value in record["attributes"].items()}
@@ -376,39 +404,144 @@ class ConfiguredObjectExercise(Exercise):
             raise CheckFailed(problem)
         return f"Your {self.expected_type} is configured right."
 
+    def _class_problem(self, record: dict[str, Any]) -> str:
+        """'' when the object's class is Keras' own class of the expected name, else what it is instead."""
+        module, qualified_name = str(record.get("module", "")), str(record.get("qualname", self.expected_type))
+        keras_class = f"`{self.expected_class}`" if self.expected_class else f"Keras' {self.expected_type}"
+        if not (module == "keras" or module.startswith("keras.")) or record.get("importable") is False:
+            return (f"Your {self.expected_type} is a class of your own (defined in `{module or '?'}`), not {keras_class}. "
+                    f"Create the object from {keras_class} itself (not a class of your own or a subclass).")
+        if qualified_name != self.expected_type:
+            return f"Your object is Keras' `{module}.{qualified_name}`, not {keras_class}."
+        return ""
+
 
 CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the grader can't load safely. "
                        "Build it from Keras' built-in layers and activations (no Lambda layers or custom classes).")
+MAX_MODEL_PARAMETERS = 20_000_000  # far above every course model (the largest, gan_generator.keras, has 146,305)
+MAX_MODEL_WEIGHT_BYTES = 100 * 2**20  # the same cap in bytes, for weights wider than float32
+MODEL_SIZE_MESSAGE = ("Your model declares {parameters:,} parameters ({megabytes:.1f} MB), more than the grader's cap of "
+                      "{cap:,} parameters ({cap_megabytes:.0f} MB){needed}. Build the architecture the exercise asks for.")
+BROKEN_CONFIG_MESSAGE = ("The saved model's architecture (its config.json) could not be read ({detail}). "
+                         "Save the model with `model.save(...)` from Keras' built-in layers, without editing the file.")
+MODEL_LOAD_MESSAGE = ("Your saved model could not be loaded ({detail}). "
+                      "Save the model with `model.save(...)` from Keras' built-in layers, without editing the file.")
 
 
-def load_model_safely(encoded: str) -> Any:
-    """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True; StudentCodeError if it needs custom code."""
+class BrokenModelConfig(Exception):
+    """A model file's architecture can't be read or rebuilt; the message says why."""
+
+
+def load_model_safely(encoded: str, expected_parameters: int | None = None) -> Any:
+    """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True after its declared size is checked.
+
+    StudentCodeError if it needs custom code, declares more than the cap, or has an unreadable architecture;
+    `expected_parameters`, when given, is named in the size message.
+    """
     import keras
 
     with tempfile.TemporaryDirectory(prefix="dlcourse-judge-") as folder:
         path = os.path.join(folder, "answer.keras")
         with open(path, "wb") as stream:
             stream.write(base64.b64decode(encoded, validate=True))
-        detail = custom_code_in_model_file(path)
+        try:
+            config = read_model_config(path)
+        except BrokenModelConfig as problem:
+            raise StudentCodeError(BROKEN_CONFIG_MESSAGE.format(detail=str(problem))) from None
+        detail = custom_code_in_config(config)
         if detail:
             raise StudentCodeError(CUSTOM_CODE_MESSAGE.format(detail=detail))
+        check_declared_model_size(config, expected_parameters)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exception:
-            raise StudentCodeError(CUSTOM_CODE_MESSAGE.format(
+            raise StudentCodeError(MODEL_LOAD_MESSAGE.format(
                 detail=f"{type(exception).__name__}: {diagnostics.short_text(exception, 200)}")) from None
+
+
+def check_declared_model_size(config: dict[str, Any], expected_parameters: int | None = None) -> tuple[int, int]:
+    """A model config's declared (parameters, bytes); StudentCodeError when it is over the cap or can't be rebuilt."""
+    try:
+        parameters, size_bytes = declared_model_size(config)
+    except BrokenModelConfig as problem:
+        raise StudentCodeError(BROKEN_CONFIG_MESSAGE.format(detail=str(problem))) from None
+    if parameters > MAX_MODEL_PARAMETERS or size_bytes > MAX_MODEL_WEIGHT_BYTES:
+        needed = f"; the exercise's model needs about {expected_parameters:,}" if expected_parameters else ""
+        raise StudentCodeError(MODEL_SIZE_MESSAGE.format(
+            parameters=parameters, megabytes=size_bytes / 2**20, cap=MAX_MODEL_PARAMETERS,
+            cap_megabytes=MAX_MODEL_WEIGHT_BYTES / 2**20, needed=needed))
+    return parameters, size_bytes
+
+
+def read_model_config(path: str) -> dict[str, Any]:
+    """The architecture in a `.keras` file's config.json (without its compile config); BrokenModelConfig if unreadable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+        raise BrokenModelConfig(f"{type(error).__name__}: {diagnostics.short_text(error, 120)}") from None
+    if not isinstance(config, dict):
+        raise BrokenModelConfig(f"it holds {diagnostics.article(type(config).__name__)}, not a model's config")
+    return {key: value for key, value in config.items() if key != "compile_config"}
+
+
+def declared_model_size(config: dict[str, Any]) -> tuple[int, int]:
+    """The (parameters, bytes) a model config declares, found without allocating its weights.
+
+    The model is rebuilt inside a Keras StatelessScope that never initialises variables: each weight then has
+    its shape and dtype but no value. The deferred variables are dropped afterwards, so that no later scope
+    initialises them. BrokenModelConfig when Keras can't rebuild the config.
+    """
+    import keras
+    from keras.src.backend.common import global_state
+    from keras.src.backend.common.stateless_scope import StatelessScope
+
+    deferred = global_state.get_global_attribute("uninitialized_variables")
+    try:
+        with warnings.catch_warnings(), StatelessScope(initialize_variables=False):
+            warnings.simplefilter("ignore")
+            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+            weights = list(getattr(model, "weights", None) or [])
+        parameters = sum(_element_count(weight.shape) for weight in weights)
+        size_bytes = sum(_element_count(weight.shape) * _item_bytes(weight.dtype) for weight in weights)
+    except Exception as error:
+        raise BrokenModelConfig(f"{type(error).__name__}: {diagnostics.short_text(error, 160)}") from None
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", deferred)
+    return parameters, size_bytes
+
+
+def _element_count(shape: Any) -> int:
+    """The number of elements of a weight's shape (every dimension is known once a layer is built)."""
+    count = 1
+    for dimension in shape:
+        count *= int(dimension)
+    return count
+
+
+def _item_bytes(dtype: Any) -> int:
+    """Bytes per element of a weight's dtype (4 where NumPy doesn't know the name, e.g. bfloat16 counts 4)."""
+    import numpy
+
+    try:
+        return numpy.dtype(str(dtype)).itemsize
+    except TypeError:
+        return 4
 
 
 def custom_code_in_model_file(path: str) -> str:
     """'' when a `.keras` file's architecture uses only Keras' own classes, else what it uses instead."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        return f"the saved model is not a readable .keras file ({type(error).__name__})"
-    architecture = {key: value for key, value in config.items() if key != "compile_config"} if isinstance(config, dict) else config
+        return custom_code_in_config(read_model_config(path))
+    except BrokenModelConfig as problem:
+        return f"the saved model is not a readable .keras file ({problem})"
+
+
+def custom_code_in_config(architecture: Any) -> str:
+    """'' when a model's architecture (its config, without the compile config) uses only Keras' own classes, else
+    what it uses instead."""
     for node in _json_nodes(architecture):
         module = node.get("module")
         if isinstance(module, str) and not (module == "keras" or module.startswith("keras.")):
@@ -442,6 +575,7 @@ class ModelExercise(Exercise):
     minimum_score: float = 0.0
     low_score_advice: str = ""
     time_limit_seconds: float = 60.0
+    cell_time_limit_seconds: float = 300.0  # the exercise cell trains the model
 
     kind = "model"
 
@@ -455,8 +589,9 @@ class ModelExercise(Exercise):
         if record.get("save_error"):
             raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
                               "Build it from Keras' built-in layers.")
-        model = load_model_safely(record["keras_file"])
-        expected_rows = diagnostics.summarise_model(self.build_reference())
+        reference = self.build_reference()
+        model = load_model_safely(record["keras_file"], expected_parameters=_parameter_count(reference))
+        expected_rows = diagnostics.summarise_model(reference)
         difference = diagnostics.diff_models(expected_rows, diagnostics.summarise_model(model))
         if difference:
             raise CheckFailed(difference)
@@ -472,6 +607,14 @@ class ModelExercise(Exercise):
             raise CheckFailed(f"The architecture is right, but {self.metric_name} on held-out data is {score:.3f}, "
                               f"below the required {self.minimum_score:.2f}. {self.low_score_advice}")
         return f"Architecture matches, and {self.metric_name} on held-out data is {score:.3f} (at least {self.minimum_score:.2f} needed)."
+
+
+def _parameter_count(model: Any) -> int | None:
+    """A built model's parameter count, or None when it can't be counted."""
+    try:
+        return int(model.count_params())
+    except Exception:
+        return None
 
 
 def evaluate_answer(exercise: Exercise, answer: Any) -> CheckResult:

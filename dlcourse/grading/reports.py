@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import collections
 import csv
+import hashlib
 import html
 import io
 import pathlib
+import re
+import unicodedata
+from typing import Iterable
 
 from dlcourse import files
 from dlcourse.grading import SubmissionResult
@@ -175,10 +179,57 @@ def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> None:
     by_student: dict[str, list[SubmissionResult]] = collections.defaultdict(list)
     for result in results:
         by_student[result.student].append(result)
+    file_names = feedback_file_names(by_student)
     for student, own in by_student.items():
-        safe = "".join(character if character.isalnum() or character in "-_." else "_" for character in student)
-        files.write_text_atomically(out / "feedback" / f"{safe or 'student'}.html", feedback_page(student, own))
+        files.write_text_atomically(out / "feedback" / file_names[student], feedback_page(student, own))
     files.write_text_atomically(out / "report.html", class_report(results, rows))
+
+
+MAX_STEM_LENGTH = 60
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def readable_file_stem(student: str) -> str:
+    """The student's name as a portable file-name stem: accents dropped, other unsafe characters as '_'."""
+    decomposed = unicodedata.normalize("NFKD", student)
+    without_accents = "".join(character for character in decomposed if not unicodedata.combining(character))
+    stem = _UNSAFE_RUN.sub("_", without_accents)[:MAX_STEM_LENGTH].strip("._-")
+    return stem or "student"
+
+
+def name_hash(student: str, length: int) -> str:
+    """The first `length` hex digits of the SHA-256 of the exact student name."""
+    return hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+_HASH_LENGTHS = (0, 8, 64)  # no hash, a short one, then the full one (only if short hashes ever collide)
+
+
+def _feedback_file_name(student: str, level: int) -> str:
+    """The feedback file name of a student with the hash length at `level` of _HASH_LENGTHS."""
+    stem = readable_file_stem(student)
+    length = _HASH_LENGTHS[level]
+    return f"{stem}--{name_hash(student, length)}.html" if length else f"{stem}.html"
+
+
+def feedback_file_names(students: Iterable[str]) -> dict[str, str]:
+    """A unique, deterministic feedback file name per student: the readable name, plus a name hash where names collide.
+
+    Names are compared case-insensitively (as on macOS and Windows file systems). A student whose readable name is
+    unique keeps `<name>.html`; each of two or more students whose names collide gets `<name>--<8 hex digits>.html`,
+    the digits hashing the exact student name, so the same set of students always gets the same file names.
+    """
+    levels = {student: 0 for student in sorted(set(students))}
+    while True:
+        by_name: dict[str, list[str]] = collections.defaultdict(list)
+        for student, level in levels.items():
+            by_name[_feedback_file_name(student, level).casefold()].append(student)
+        colliding = [student for group in by_name.values() if len(group) > 1 for student in group
+                     if levels[student] < len(_HASH_LENGTHS) - 1]
+        if not colliding:
+            return {student: _feedback_file_name(student, level) for student, level in levels.items()}
+        for student in colliding:
+            levels[student] += 1
 
 
 def format_result_table(result: SubmissionResult) -> str:

@@ -18,8 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from dlcourse import execution
-from dlcourse.grading import static_checks
+from dlcourse import collect, execution
 from dlcourse.grading.submissions import Step
 
 POLL_SECONDS = 0.05
@@ -29,6 +28,9 @@ SETUP_CODE = f"{KERNEL_HELPER}.install()"
 REMEMBER_THREADS_CODE = f"{KERNEL_HELPER}.remember_threads()"
 WARM_UP_CODE = "import numpy, matplotlib.pyplot, keras"  # what the chapters' setup cells import first: slow to load
 MAX_RESULT_CHARACTERS = 80 * 2**20
+COLLECTION_MARGIN_SECONDS = 30  # beyond the answer's own limits (collect.py), for encoding and sending its outputs
+CHAPTERS_FOLDER = "chapters"  # the kernel runs in <working folder>/chapters, beside a `datasets` link, as students do
+DATASETS_LINK = "datasets"
 
 
 class GraderFailure(Exception):
@@ -65,8 +67,13 @@ class WatchedKernel:
     """A kernel of the current environment, in its own folder, whose memory and time are watched."""
 
     def __init__(self, working_directory: str, limits: Limits, setup_code: str = "") -> None:
-        """Remember the folder, the limits and the code that prepares every fresh kernel; `start` launches it."""
+        """Remember the folder, the limits and the code that prepares every fresh kernel; `start` launches it.
+
+        The kernel runs in the folder's `chapters/` subfolder when there is one (see make_working_folder).
+        """
         self.working_directory = working_directory
+        chapters_folder = os.path.join(working_directory, CHAPTERS_FOLDER)
+        self.current_folder = chapters_folder if os.path.isdir(chapters_folder) else working_directory
         self.limits = limits
         self.setup_code = setup_code
         self.manager = None
@@ -77,13 +84,14 @@ class WatchedKernel:
         if self.limits.sandbox:
             from dlcourse.grading import sandbox
 
-            self.manager = sandbox.sandboxed_kernel_manager(self.working_directory, self.limits.hidden_paths)
+            self.manager = sandbox.sandboxed_kernel_manager(self.working_directory, self.limits.hidden_paths,
+                                                            self.current_folder)
         else:
             self.manager = execution.current_environment_kernel_manager()
         environment = {key: value for key, value in os.environ.items() if not key.startswith("DLCOURSE_METRICS")}
         environment["MPLBACKEND"] = "Agg"
         try:
-            self.manager.start_kernel(cwd=self.working_directory, env=environment,
+            self.manager.start_kernel(cwd=self.current_folder, env=environment,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.client = self.manager.client()
             self.client.start_channels()
@@ -196,7 +204,7 @@ def _outcome_of(content: dict[str, Any]) -> RunOutcome:
         return RunOutcome("ok", "", expressions)
     if content.get("status") == "aborted":
         return RunOutcome("error", "the kernel aborted this cell (after an earlier interrupt).", expressions)
-    error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}".strip()
+    error = collect.trim_error_text(str(content.get("ename", "Error")), str(content.get("evalue", "")))
     return RunOutcome("error", error, expressions)
 
 
@@ -209,9 +217,25 @@ class ExerciseOutcome:
     message: str
 
 
+def make_working_folder() -> str:
+    """A fresh temporary folder laid out like the course: the kernel's `chapters/` beside `datasets` (a link to the
+    course's data), so that a notebook's relative paths such as "../datasets/iris.csv" work as they did for the
+    student."""
+    from dlcourse import datasets
+
+    folder = tempfile.mkdtemp(prefix="dlg-")
+    os.mkdir(os.path.join(folder, CHAPTERS_FOLDER))
+    try:
+        os.symlink(os.path.realpath(datasets.data_directory()), os.path.join(folder, DATASETS_LINK),
+                   target_is_directory=True)
+    except OSError:
+        pass  # no link: only notebooks that read "../datasets/..." by path are affected, and they say so
+    return folder
+
+
 def start_warm_kernel(limits: Limits) -> WatchedKernel:
     """A fresh grading kernel in a temporary folder, started and prepared, that has imported the course's libraries."""
-    kernel = WatchedKernel(tempfile.mkdtemp(prefix="dlg-"), limits, SETUP_CODE)
+    kernel = WatchedKernel(make_working_folder(), limits, SETUP_CODE)
     try:
         kernel.start()
         kernel.run(WARM_UP_CODE, KERNEL_START_SECONDS)  # a failed import only loses the head start
@@ -226,10 +250,11 @@ def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None 
     """Run the steps in a fresh kernel in a temporary folder (or in a warm one given, unused so far); check each
     exercise right after its cell."""
     if kernel is None:
-        kernel = WatchedKernel(tempfile.mkdtemp(prefix="dlg-"), limits, SETUP_CODE)
+        kernel = WatchedKernel(make_working_folder(), limits, SETUP_CODE)
     working_directory = kernel.working_directory
     outcomes: list[ExerciseOutcome] = []
     replayable: list[str] = []
+    added_cell_notes: list[str] = []  # cells the student added that failed, named when a later exercise fails
     started = time.monotonic()
     try:
         if kernel.client is None:
@@ -246,15 +271,43 @@ def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None 
                 _replay(kernel, replayable, limits)
             if step.kind == "exercise":
                 kernel.run(REMEMBER_THREADS_CODE, KERNEL_START_SECONDS)
-            run = kernel.run(step.source, min(limits.cell_timeout_seconds, remaining))
+            run = kernel.run(step.source, min(cell_time_limit(step, limits), remaining))
             if run.status in ("ok", "error"):
                 replayable.append(step.source)
+            if step.kind == "added" and run.status != "ok":
+                added_cell_notes.append(added_cell_note(step.source, run))
             if step.kind == "exercise":
-                outcomes.append(_check_exercise(kernel, step, run, replayable, limits))
+                outcomes.append(with_notes(_check_exercise(kernel, step, run, replayable, limits), added_cell_notes))
     finally:
         kernel.stop()
         shutil.rmtree(working_directory, ignore_errors=True)
     return outcomes
+
+
+def cell_time_limit(step: Step, limits: Limits) -> float:
+    """The time limit of a cell: an exercise cell has its exercise's own (the one `checks.check` states in the
+    notebook), every other cell the grader's --timeout."""
+    if step.kind != "exercise":
+        return limits.cell_timeout_seconds
+    from dlcourse import checks
+
+    return float(checks.get_exercise(step.exercise_id).cell_time_limit_seconds)
+
+
+def added_cell_note(source: str, run: RunOutcome) -> str:
+    """One sentence on a cell the student added that did not run cleanly while grading."""
+    first_line = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    first_line = first_line if len(first_line) <= 60 else first_line[:57] + "..."
+    what = {"error": f"raised {run.error}", "timeout": f"was {run.error}", "memory": f"was {run.error}",
+            "dead": f"crashed: {run.error}"}.get(run.status, run.error)
+    return f"Note: a cell you added to the notebook (`{first_line}`) {what}"
+
+
+def with_notes(outcome: ExerciseOutcome, notes: list[str]) -> ExerciseOutcome:
+    """The outcome, with the notes on failed added cells appended when the exercise did not pass."""
+    if outcome.status == "passed" or not notes:
+        return outcome
+    return dataclasses.replace(outcome, message=outcome.message + "\n" + "\n".join(notes[-2:]))
 
 
 def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayable: list[str],
@@ -263,9 +316,6 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayab
     if run.status in ("timeout", "memory", "dead"):
         what = f"crashed: {run.error}" if run.status == "dead" else f"was {run.error}"
         return ExerciseOutcome(step.exercise_id, "error", f"Your exercise cell {what}")
-    reference_use = static_checks.course_reference_use(step.source) if step.submitted else ""
-    if reference_use:
-        return ExerciseOutcome(step.exercise_id, "failed", static_checks.reference_use_message(reference_use))
     from dlcourse import checks
     from dlcourse.checks import framework
 
@@ -274,8 +324,7 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayab
     if isinstance(collected, ExerciseOutcome):
         return collected
     if collected.get("blocked_imports"):
-        return ExerciseOutcome(step.exercise_id, "failed", static_checks.reference_use_message(
-            f"import {collected['blocked_imports'][0]}"))
+        return ExerciseOutcome(step.exercise_id, "failed", reference_use_message(collected["blocked_imports"][0]))
     result = framework.judge_collected(exercise, collected)
     status, message = result.status, result.message
     if run.status != "error" or status == "passed":
@@ -289,6 +338,13 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayab
     return ExerciseOutcome(step.exercise_id, status, f"{prefix}\n{message}")
 
 
+def reference_use_message(code: str) -> str:
+    """The grade message for an answer whose code reached the course's reference answers while it ran."""
+    return (f"This exercise's code uses the course's reference implementation (`{code}`), so it gets 0 points. "
+            "Your answer must be your own code; `checks.check` and `checks.hint` are the only parts of "
+            "`dlcourse.checks` an exercise may use.")
+
+
 def collection_code(request: dict[str, Any], answer_expression: str) -> str:
     """The code that makes the kernel run the answer on the request's cases (no expected values in it)."""
     return f"{KERNEL_HELPER}.collect_json({json.dumps(request)!r}, lambda: ({answer_expression}))"
@@ -299,7 +355,7 @@ def _collect(kernel: WatchedKernel, step: Step, exercise: Any, replayable: list[
     """The answer's collected outputs, an ExerciseOutcome when running it failed, or GraderFailure."""
     request = exercise.collection_request()
     code = collection_code(request, step.answer_expression)
-    timeout = 3 * exercise.time_limit_seconds + 10 + 30
+    timeout = collect.wall_clock_backstop_seconds(exercise.time_limit_seconds) + COLLECTION_MARGIN_SECONDS
     problem = ""
     for attempt in range(2):
         run = kernel.run(code, timeout, {"result": f"{KERNEL_HELPER}.last_result"})

@@ -84,8 +84,11 @@ def _probe_problem(bubblewrap: str) -> str:
     return ""
 
 
-def bubblewrap_arguments(working_directory: str, hidden_paths: Sequence[str]) -> list[str]:
-    """The `bwrap ... --` prefix that runs a command in the sandbox described in the module docstring."""
+def bubblewrap_arguments(working_directory: str, hidden_paths: Sequence[str], current_folder: str = "") -> list[str]:
+    """The `bwrap ... --` prefix that runs a command in the sandbox described in the module docstring.
+
+    The command starts in current_folder (a folder inside the working folder), or in the working folder itself.
+    """
     bubblewrap = shutil.which(BUBBLEWRAP_NAME)
     if bubblewrap is None:
         raise RuntimeError(sandbox_problem())
@@ -106,7 +109,8 @@ def bubblewrap_arguments(working_directory: str, hidden_paths: Sequence[str]) ->
             arguments += ["--ro-bind", "/dev/null", mount.path]
     for variable in (*WRITABLE_LOCATION_VARIABLES, PARENT_PID_VARIABLE):
         arguments += ["--unsetenv", variable]
-    arguments += ["--setenv", "HOME", working, "--chdir", working]
+    start_folder = os.path.realpath(current_folder) if current_folder else working
+    arguments += ["--setenv", "HOME", working, "--chdir", start_folder]
     for path in hidden_tmpfs:  # last: bwrap had to create mount points inside them first
         arguments += ["--remount-ro", path]
     return arguments + ["--"]
@@ -210,8 +214,10 @@ def _inside_any(path: str, folders: Sequence[str]) -> bool:
 class SandboxedKernelManager(KernelManager):
     """A KernelManager for this environment's ipykernel, run under bubblewrap and reached by ipc sockets."""
 
-    def __init__(self, working_directory: str, hidden_paths: Sequence[str], **kwargs: Any) -> None:
-        """Prepare the sandbox for a kernel whose working folder (and sockets) is working_directory."""
+    def __init__(self, working_directory: str, hidden_paths: Sequence[str], current_folder: str = "",
+                 **kwargs: Any) -> None:
+        """Prepare the sandbox for a kernel whose writable folder (and sockets) is working_directory, started in
+        current_folder (default: working_directory)."""
         working = os.path.realpath(working_directory)
         socket_base = os.path.join(working, SOCKET_BASE_NAME)
         if len(os.fsencode(socket_base + LONGEST_SOCKET_SUFFIX)) > UNIX_SOCKET_PATH_BYTES:
@@ -220,7 +226,7 @@ class SandboxedKernelManager(KernelManager):
                              "bytes once symbolic links are resolved); use a shorter one, e.g. tempfile.mkdtemp().")
         super().__init__(kernel_name=KERNEL_NAME, transport="ipc", ip=socket_base,
                          connection_file=os.path.join(working, CONNECTION_FILE_NAME), **kwargs)
-        self.sandbox_prefix = bubblewrap_arguments(working, hidden_paths)
+        self.sandbox_prefix = bubblewrap_arguments(working, hidden_paths, current_folder)
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -273,9 +279,10 @@ def _interrupt_sandboxed_processes(bubblewrap_pid: int) -> bool:
     return delivered
 
 
-def sandboxed_kernel_manager(working_directory: str, hidden_paths: Sequence[str]) -> KernelManager:
+def sandboxed_kernel_manager(working_directory: str, hidden_paths: Sequence[str],
+                             current_folder: str = "") -> KernelManager:
     """A KernelManager whose kernel (this environment's ipykernel) runs under bubblewrap, connected by ipc sockets."""
     problem = sandbox_problem()
     if problem:
         raise RuntimeError(problem)
-    return SandboxedKernelManager(working_directory, hidden_paths)
+    return SandboxedKernelManager(working_directory, hidden_paths, current_folder)

@@ -30,7 +30,7 @@ class Submission:
 class Step:
     """One thing the grader runs: a lesson cell, or an exercise's answer followed by its check."""
 
-    kind: str  # "lesson" or "exercise"
+    kind: str  # "lesson", "exercise", or "added" (a code cell the student added to the notebook)
     source: str
     exercise_id: str = ""
     answer_expression: str = ""
@@ -146,8 +146,7 @@ def submitted_answers(notebook: Any, official_sources: dict[str, str]) -> dict[s
         exercise_id = metadata.get("exercise") if isinstance(metadata, dict) else None
         if not isinstance(exercise_id, str) or exercise_id not in official_sources:
             continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = cell_source(cell)
         if source.strip() == official_sources[exercise_id].strip():
             continue
         answers.setdefault(exercise_id, []).append(source)
@@ -163,8 +162,11 @@ def defined_names(source: str) -> set[str]:
 
 
 def answers_matched_by_name(notebook: Any, official_sources: dict[str, str], answer_expressions: dict[str, str],
-                            official: Any) -> dict[str, str]:
-    """For exercises whose id appears in no cell (an editor stripped the metadata), the cells that define the answer."""
+                            official: Any, used_cells: set[int] | None = None) -> dict[str, str]:
+    """For exercises whose id appears in no cell (an editor stripped the metadata), the cells that define the answer.
+
+    The positions (in notebook.cells) of the cells taken are added to used_cells.
+    """
     tagged = {release.exercise_id_of(cell) for cell in notebook.cells if cell.get("cell_type") == "code"}
     official_texts = {cell.source.strip() for cell in official.cells if cell.cell_type == "code"}
     found: dict[str, str] = {}
@@ -172,14 +174,58 @@ def answers_matched_by_name(notebook: Any, official_sources: dict[str, str], ans
         if exercise_id in tagged or exercise_id not in official_sources or not expression.isidentifier():
             continue
         sources = []
-        for cell in notebook.cells:
+        for position, cell in enumerate(notebook.cells):
             if cell.get("cell_type") != "code" or release.exercise_id_of(cell):
                 continue
-            source = "".join(cell.source) if isinstance(cell.source, list) else str(cell.source)
+            source = cell_source(cell)
             if source.strip() not in official_texts and expression in defined_names(source):
                 sources.append(source)
+                if used_cells is not None:
+                    used_cells.add(position)
         if sources:
             found[exercise_id] = "\n\n".join(sources)
+    return found
+
+
+def cell_source(cell: Any) -> str:
+    """A cell's source as one string (nbformat allows a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def added_cells(official: Any, submission: Any, used_cells: set[int]) -> dict[int, list[str]]:
+    """The code cells the student added, each under the position (in official.cells) of the official cell above it
+    (-1: above every official cell), in notebook order.
+
+    A cell is the student's own when it is not one of the official notebook's cells: matched by the cell ids that
+    `dlcourse release` writes (JupyterLab keeps them, and gives new cells new ids), or by identical source when the
+    submission has no official ids at all (an old format, or an editor that renumbered them). Exercise cells, the
+    cells in used_cells (already taken as answers) and empty cells are not added cells; lesson cells the student
+    edited are restored from the official notebook, as before.
+    """
+    official_ids = {cell.get("id"): position for position, cell in enumerate(official.cells) if cell.get("id")}
+    exercise_positions = {release.exercise_id_of(cell): position for position, cell in enumerate(official.cells)
+                          if cell.cell_type == "code" and release.exercise_id_of(cell)}
+    official_sources: dict[str, int] = {}
+    for position, cell in enumerate(official.cells):
+        if cell.cell_type == "code":
+            official_sources.setdefault(cell.source.strip(), position)
+    by_id = any(cell.get("id") in official_ids for cell in submission.cells)
+    found: dict[int, list[str]] = {}
+    anchor = -1
+    for position, cell in enumerate(submission.cells):
+        exercise_id = release.exercise_id_of(cell) if isinstance(cell.get("metadata"), dict) else None
+        source = cell_source(cell)
+        if by_id and cell.get("id") in official_ids:
+            anchor = official_ids[cell.get("id")]
+        elif isinstance(exercise_id, str) and exercise_id in exercise_positions:
+            anchor = exercise_positions[exercise_id]
+        elif cell.get("cell_type") != "code" or position in used_cells or not source.strip():
+            continue
+        elif not by_id and source.strip() in official_sources:
+            anchor = official_sources[source.strip()]
+        else:
+            found.setdefault(anchor, []).append(source)
     return found
 
 
@@ -210,15 +256,20 @@ def transplant(official: Any, submission: Any) -> list[Step]:
     if missing:
         raise SubmissionError(f"the official notebook has no check cell for {', '.join(missing)} (a course bug).")
     answers = submitted_answers(submission, exercise_sources)
-    answers.update(answers_matched_by_name(submission, exercise_sources, answer_expressions, official))
-    steps = []
-    for cell in official.cells:
+    used_cells: set[int] = set()
+    answers.update(answers_matched_by_name(submission, exercise_sources, answer_expressions, official, used_cells))
+    added = added_cells(official, submission, used_cells)
+    steps = [Step("added", source, submitted=True) for source in added.get(-1, [])]
+    for position, cell in enumerate(official.cells):
+        exercise_id = release.exercise_id_of(cell) if cell.cell_type == "code" else None
         if cell.cell_type != "code" or check_call_of(cell.source):
-            continue
-        exercise_id = release.exercise_id_of(cell)
-        if exercise_id:
-            steps.append(Step("exercise", answers.get(exercise_id, cell.source), exercise_id,
-                              answer_expressions[exercise_id], exercise_id in answers))
+            pass
+        elif exercise_id:
+            # cells added right below an exercise cell (above its check) ran before the student's check: run them
+            # with the answer, before the grader's check (a `fit` below the model it trains, say)
+            source = "\n\n".join([answers.get(exercise_id, cell.source), *added.pop(position, [])])
+            steps.append(Step("exercise", source, exercise_id, answer_expressions[exercise_id], exercise_id in answers))
         else:
             steps.append(Step("lesson", cell.source))
+        steps.extend(Step("added", source, submitted=True) for source in added.get(position, []))
     return steps

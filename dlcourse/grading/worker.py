@@ -3,8 +3,9 @@
 A worker reads one JSON job on stdin, grades it with `dlcourse.grading.grade_notebook_bytes` and prints one JSON
 document, the result, on stdout. The supervisor, in the grader's own process, starts every worker in a session of
 its own, so that a submission that kills its worker (or the worker's process group) harms no other submission. It
-gives a worker a generous wall-clock limit, retries a failed worker once in a fresh process, and stops every worker
-(and, through them, their kernels) when the grader itself is terminated or interrupted.
+gives a worker a generous wall-clock limit and a memory cap on the worker's own process (its kernel has a cap of its
+own, in runner.py), retries a failed worker once in a fresh process (not one killed for memory: that blow-up would only
+repeat), and stops every worker (and, through them, their kernels) when the grader itself is terminated or interrupted.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ WARM_VARIABLE = "DLCOURSE_WORKER_WARM_LIMITS"  # limits for a kernel that a work
 JUDGING_MODULES = ("keras", "dlcourse.checks")  # what a worker imports in the background from its start
 ATTEMPTS = 2  # a grader failure is retried once, in a fresh process
 EXTRA_SECONDS = 120.0  # on top of the notebook limit and one cell limit: kernel starts, checks, replays
+WORKER_MEMORY_HEADROOM_MB = 3072.0  # on top of the kernel's cap: Keras, TensorFlow and the submitted models judged
+MEMORY_POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 10.0  # how long terminated workers get to stop their kernels before SIGKILL
 ORPHAN_POLL_SECONDS = 1.0
 STDERR_TAIL_BYTES = 4000
 DETAIL_CHARACTERS = 300
 RETRY_HINT = ("Its own code may have killed the grader, or the machine ran out of memory: "
-              "grade it again, or use --sandbox.")
+              "grade it again, with the sandbox on (the default wherever bubblewrap works).")
+MEMORY_HINT = ("It was not retried: the same outputs would exhaust the grader's memory again. Look at what the "
+               "notebook hands in (e.g. a model that declares a huge size); running the command again grades it again.")
 GRADER_HINT = "This is a fault of the grader, not of the notebook: grade it again, and report it if it keeps failing."
 
 
@@ -64,7 +69,7 @@ class WorkerJob:
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """Why an attempt gave no grade: kind is died (by a signal), exited, timeout, garbled (no result) or grader."""
+    """Why an attempt gave no grade: kind is died (by a signal), exited, timeout, memory, garbled (no result) or grader."""
 
     kind: str
     detail: str
@@ -75,12 +80,65 @@ def time_limit_for(limits: runner.Limits) -> float:
     return limits.notebook_timeout_seconds + limits.cell_timeout_seconds + EXTRA_SECONDS
 
 
+def memory_limit_for(limits: runner.Limits) -> float:
+    """A worker's own memory cap in MB: the kernel's cap plus headroom for Keras and the models it judges."""
+    return limits.memory_limit_mb + WORKER_MEMORY_HEADROOM_MB
+
+
+class MemoryWatch:
+    """Watches one worker's own resident memory (not its kernel's, which runner.py caps) and kills it past a cap."""
+
+    def __init__(self, process: subprocess.Popen, limit_mb: float) -> None:
+        """Remember the worker and its cap; the watch runs while the `with` block does."""
+        self.process = process
+        self.limit_mb = limit_mb
+        self.exceeded_mb = 0.0  # the resident memory that crossed the cap, 0 while it hasn't
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-memory-watch", daemon=True)
+
+    def __enter__(self) -> "MemoryWatch":
+        """Start watching."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exception: Any) -> None:
+        """Stop watching."""
+        self._finished.set()
+        self._thread.join()
+
+    def failure(self) -> Failure | None:
+        """A memory failure if the worker was killed for its memory, else None."""
+        if not self.exceeded_mb:
+            return None
+        return Failure("memory", f"it used {self.exceeded_mb:.0f} MB, more than its cap of {self.limit_mb:.0f} MB, "
+                                 "and was killed: the grader ran out of memory on this submission's outputs")
+
+    def _watch(self) -> None:
+        """Poll the worker's resident memory; past the cap, remember it and kill the worker and its descendants."""
+        import psutil
+
+        try:
+            watched = psutil.Process(self.process.pid)
+        except psutil.Error:
+            return
+        while not self._finished.wait(MEMORY_POLL_SECONDS):
+            try:
+                resident_mb = watched.memory_info().rss / 2**20
+            except psutil.Error:
+                return
+            if resident_mb > self.limit_mb:
+                self.exceeded_mb = resident_mb
+                kill_process_tree(self.process)
+                return
+
+
 class Supervisor:
     """Runs grading jobs in worker processes, a fresh one per attempt, and can stop them all at once."""
 
     def __init__(self, worker_command: Sequence[str] | None = None, time_limit_seconds: float | None = None,
-                 jobs_expected: int = 0) -> None:
-        """worker_command starts a worker (default: this module); time_limit_seconds overrides time_limit_for.
+                 jobs_expected: int = 0, memory_limit_mb: float | None = None) -> None:
+        """worker_command starts a worker (default: this module); time_limit_seconds overrides time_limit_for, and
+        memory_limit_mb overrides memory_limit_for.
 
         While more of the `jobs_expected` jobs are still to come, one spare worker is kept warm: it has started its
         kernel and imported the course's libraries before its job arrives (pre-warming).
@@ -88,13 +146,17 @@ class Supervisor:
         self.worker_command = list(worker_command or WORKER_COMMAND)
         self.time_limit_seconds = time_limit_seconds
         self.jobs_expected = jobs_expected
+        self.memory_limit_mb = memory_limit_mb
         self.stopping = False
         self._lock = threading.RLock()
         self._running: dict[subprocess.Popen, str] = {}  # each running worker and its scratch folder
         self._spare: tuple[subprocess.Popen, IO[bytes], runner.Limits] | None = None
 
     def grade(self, job: WorkerJob) -> dict[str, Any]:
-        """The job's result; a grader failure is retried once in a fresh worker, then reported in grader_error."""
+        """The job's result; a grader failure is retried once in a fresh worker, then reported in grader_error.
+
+        A worker killed for its memory is not retried: its outputs would exhaust the grader again.
+        """
         started = time.monotonic()
         failures: list[Failure] = []
         chapter = ""
@@ -106,6 +168,8 @@ class Supervisor:
                 return outcome
             failures.append(failure)
             chapter = outcome["chapter"] if outcome else chapter
+            if failure.kind == "memory":
+                break
         return failed_outcome(failures, chapter, time.monotonic() - started)
 
     def attempt(self, job: WorkerJob) -> tuple[dict[str, Any] | None, Failure | None]:
@@ -121,14 +185,17 @@ class Supervisor:
             if process is None:
                 return None, Failure("died", "the grader was stopped")
             self._keep_a_spare_warm(job.limits)
-            try:
-                stdout, _ = process.communicate(job.to_json(), timeout=time_limit)
-            except subprocess.TimeoutExpired:
-                kill_process_tree(process)
-                process.communicate()
-                self._forget(process)
-                return None, Failure("timeout", f"it ran past its time limit of {time_limit:g} s and was killed")
+            with MemoryWatch(process, self.memory_limit_mb or memory_limit_for(job.limits)) as memory:
+                try:
+                    stdout, _ = process.communicate(job.to_json(), timeout=time_limit)
+                except subprocess.TimeoutExpired:
+                    kill_process_tree(process)
+                    process.communicate()
+                    self._forget(process)
+                    return None, Failure("timeout", f"it ran past its time limit of {time_limit:g} s and was killed")
             self._forget(process)  # (on SIGTERM or Ctrl-C it stays listed, so that `stop` ends it)
+            if memory.failure() is not None:
+                return None, memory.failure()
             return interpret_exit(process.returncode, stdout, tail_of(stderr))
 
     def _take_spare(self, limits: runner.Limits) -> tuple[subprocess.Popen, IO[bytes]] | None:
@@ -311,6 +378,8 @@ def failure_message(failures: list[Failure]) -> str:
     times = {1: "once", 2: "twice"}.get(len(failures), f"{len(failures)} times")
     verb = "died" if all(failure.kind == "died" for failure in failures) else "failed"
     hint = GRADER_HINT if all(failure.kind == "grader" for failure in failures) else RETRY_HINT
+    if failures[-1].kind == "memory":
+        hint = MEMORY_HINT
     return f"the grading process {verb} {times} ({reasons}); not graded. {hint}"
 
 
