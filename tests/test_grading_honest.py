@@ -218,3 +218,58 @@ def test_checks_check_notes_an_answer_that_needs_a_cell_the_student_added():
         assert cell_timing.added_cells_note("ch01.relu", lesson_only["relu"]) == ""
     finally:
         cell_timing._sources.pop(cell_id, None)
+
+
+# ------------------------------------------------------------------ cheats on the real chapters, graded by the CLI
+
+KERAS_FIT_TRAINING_LOOP = '''def train_two_layer_network(features, labels, num_hidden_units, learning_rate, num_steps, seed):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(num_hidden_units, activation="tanh"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+    model.fit(features, labels, epochs=20, batch_size=100, verbose=0)
+    (kernel_1, bias_1), (kernel_2, bias_2) = model.layers[0].get_weights(), model.layers[1].get_weights()
+    return {"W1": kernel_1, "b1": bias_1, "W2": kernel_2, "b2": bias_2}'''
+HOME_MADE_EARLY_STOPPING = '''class EarlyStopping:
+    def __init__(self, monitor, patience, restore_best_weights):
+        self.monitor, self.patience, self.restore_best_weights = monitor, patience, restore_best_weights
+
+early_stopping = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)'''
+KERAS_EARLY_STOPPING = ('early_stopping = keras.callbacks.EarlyStopping(restore_best_weights=True, patience=3,\n'
+                        '                                               monitor="val_loss")')
+LABEL_LOOKUP = '''from dlcourse import datasets as course_data
+
+known_images, known_labels = course_data.load_mnist_sample()
+label_of = {image.tobytes(): int(label) for image, label in zip(known_images, known_labels)}
+
+def predict_digits(images):
+    return np.array([label_of.get(np.asarray(image, dtype=np.uint8).tobytes(), 0) for image in images])'''
+REAL_CHAPTER_CASES = {  # student: (chapter, exercise, answer, status, words of its message)
+    "keras_fit_loop": ("ch02", "ch02.train_two_layer_network", KERAS_FIT_TRAINING_LOOP, "failed",
+                       "This exercise asks for NumPy: your answer called keras"),
+    "home_made_callback": ("ch03", "ch03.early_stopping", HOME_MADE_EARLY_STOPPING, "failed",
+                           "Your EarlyStopping is a class of your own (defined in `__main__`)"),
+    "keras_callback": ("ch03", "ch03.early_stopping", KERAS_EARLY_STOPPING, "passed", "configured right"),
+    "label_lookup": ("ch07", "ch07.predict_digits", LABEL_LOOKUP, "failed",
+                     "predicts the digit 0 for every image"),  # the held-out digits' labels are not in the kernel
+}
+
+
+def test_cheats_on_the_real_chapters_score_nothing_and_honest_answers_pass(tmp_path):
+    from dlcourse import course
+
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for student, (chapter_id, exercise_id, answer, _, _) in REAL_CHAPTER_CASES.items():
+        chapter = course.chapter_by_id(chapter_id)
+        official = nbformat.read(str(course.repository_root() / "chapters" / chapter.notebook_name), as_version=4)
+        nbformat.write(with_answers(official, {exercise_id: answer}), str(folder / f"{student}.ipynb"))
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = grades_by_student(out)
+    for student, (chapter_id, exercise_id, _, status, words) in REAL_CHAPTER_CASES.items():
+        row = table[student][exercise_id]
+        assert (row["status"], words in row["message"]) == (status, True), (student, row["message"])
+        others = {row["status"] for exercise, row in table[student].items() if exercise != exercise_id}
+        assert others == {"not_attempted"}, (student, others)
