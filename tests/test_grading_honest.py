@@ -273,3 +273,17 @@ def test_cheats_on_the_real_chapters_score_nothing_and_honest_answers_pass(tmp_p
         assert (row["status"], words in row["message"]) == (status, True), (student, row["message"])
         others = {row["status"] for exercise, row in table[student].items() if exercise != exercise_id}
         assert others == {"not_attempted"}, (student, others)
+
+
+def test_a_very_long_student_name_still_gets_its_saved_result(tmp_path):
+    import pathlib
+
+    from dlcourse import grading
+
+    long_name = "Maria " + "de la " * 60 + "Cruz"
+    first = submissions.Submission(pathlib.Path("/class/a.ipynb"), long_name)
+    second = submissions.Submission(pathlib.Path("/class/b.ipynb"), long_name + " Junior")
+    names = {grading.result_file_name(first), grading.result_file_name(second)}
+    assert len(names) == 2 and all(len(name.encode()) <= 255 for name in names)
+    for name in names:
+        (tmp_path / name).write_text("{}")  # the file system accepts it

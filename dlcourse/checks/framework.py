@@ -458,7 +458,7 @@ def load_model_safely(encoded: str, expected_parameters: int | None = None) -> A
                 return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exception:
             raise StudentCodeError(MODEL_LOAD_MESSAGE.format(
-                detail=f"{type(exception).__name__}: {diagnostics.short_text(exception, 200)}")) from None
+                detail=collect.trim_error_text(type(exception).__name__, collect.text_of(exception)))) from None
 
 
 def check_declared_model_size(config: dict[str, Any], expected_parameters: int | None = None) -> tuple[int, int]:

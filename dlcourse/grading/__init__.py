@@ -161,9 +161,12 @@ def fill_result(result: SubmissionResult, outcome: dict[str, Any]) -> Submission
     return result
 
 
+MAX_STUDENT_IN_FILE_NAME = 80  # a long name from a roster would exceed the file system's 255 bytes; the hash stays
+
+
 def result_file_name(submission: submissions.Submission) -> str:
-    """A stable, safe file name for a submission's saved result."""
-    safe_student = re.sub(r"[^A-Za-z0-9_.-]", "_", submission.student) or "student"
+    """A stable, safe file name for a submission's saved result (the path's hash keeps two submissions apart)."""
+    safe_student = re.sub(r"[^A-Za-z0-9_.-]", "_", submission.student)[:MAX_STUDENT_IN_FILE_NAME] or "student"
     path_hash = hashlib.sha256(str(submission.path).encode()).hexdigest()[:10]
     return f"{safe_student}--{path_hash}.json"
 
