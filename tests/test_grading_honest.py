@@ -11,8 +11,8 @@ import pytest
 
 from dlcourse import cell_timing, checks, release
 from dlcourse.grading import runner, submissions
-from grading_helpers import (ALL_IDS, CORRECT, grades_by_student, mini_course, solution_answers,  # noqa: F401
-                             statuses, student_notebook, with_answers)
+from grading_helpers import (CORRECT, grades_by_student, mini_course, statuses, student_notebook,  # noqa: F401
+                             with_answers)
 
 HELPER_ABOVE = "def clip_below(values, floor):\n    return np.maximum(values, floor)"
 RELU_USING_HELPER = "def relu(x):\n    return clip_below(x, 0)"

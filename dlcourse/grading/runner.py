@@ -253,7 +253,7 @@ def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None 
         kernel = WatchedKernel(make_working_folder(), limits, SETUP_CODE)
     working_directory = kernel.working_directory
     outcomes: list[ExerciseOutcome] = []
-    replayable: list[str] = []
+    replayable: list[tuple[str, float]] = []  # (source, its time limit) of every cell that ran, for a replay
     added_cell_notes: list[str] = []  # cells the student added that failed, named when a later exercise fails
     started = time.monotonic()
     try:
@@ -268,16 +268,17 @@ def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None 
                                                     f"{limits.notebook_timeout_seconds:g} s was reached earlier."))
                 continue
             if not kernel.is_alive():
-                _replay(kernel, replayable, limits)
+                _replay(kernel, replayable)
             if step.kind == "exercise":
                 kernel.run(REMEMBER_THREADS_CODE, KERNEL_START_SECONDS)
-            run = kernel.run(step.source, min(cell_time_limit(step, limits), remaining))
+            time_limit = cell_time_limit(step, limits)
+            run = kernel.run(step.source, min(time_limit, remaining))
             if run.status in ("ok", "error"):
-                replayable.append(step.source)
+                replayable.append((step.source, time_limit))
             if step.kind == "added" and run.status != "ok":
                 added_cell_notes.append(added_cell_note(step.source, run))
             if step.kind == "exercise":
-                outcomes.append(with_notes(_check_exercise(kernel, step, run, replayable, limits), added_cell_notes))
+                outcomes.append(with_notes(_check_exercise(kernel, step, run, replayable), added_cell_notes))
     finally:
         kernel.stop()
         shutil.rmtree(working_directory, ignore_errors=True)
@@ -310,8 +311,8 @@ def with_notes(outcome: ExerciseOutcome, notes: list[str]) -> ExerciseOutcome:
     return dataclasses.replace(outcome, message=outcome.message + "\n" + "\n".join(notes[-2:]))
 
 
-def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayable: list[str],
-                    limits: Limits) -> ExerciseOutcome:
+def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome,
+                    replayable: list[tuple[str, float]]) -> ExerciseOutcome:
     """Collect the answer's outputs in the kernel right after its cell ran, and judge them here."""
     if run.status in ("timeout", "memory", "dead"):
         what = f"crashed: {run.error}" if run.status == "dead" else f"was {run.error}"
@@ -320,7 +321,7 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome, replayab
     from dlcourse.checks import framework
 
     exercise = checks.get_exercise(step.exercise_id)
-    collected = _collect(kernel, step, exercise, replayable, limits)
+    collected = _collect(kernel, step, exercise, replayable)
     if isinstance(collected, ExerciseOutcome):
         return collected
     if collected.get("blocked_imports"):
@@ -350,8 +351,8 @@ def collection_code(request: dict[str, Any], answer_expression: str) -> str:
     return f"{KERNEL_HELPER}.collect_json({json.dumps(request)!r}, lambda: ({answer_expression}))"
 
 
-def _collect(kernel: WatchedKernel, step: Step, exercise: Any, replayable: list[str],
-             limits: Limits) -> dict[str, Any] | ExerciseOutcome:
+def _collect(kernel: WatchedKernel, step: Step, exercise: Any,
+             replayable: list[tuple[str, float]]) -> dict[str, Any] | ExerciseOutcome:
     """The answer's collected outputs, an ExerciseOutcome when running it failed, or GraderFailure."""
     request = exercise.collection_request()
     code = collection_code(request, step.answer_expression)
@@ -365,7 +366,7 @@ def _collect(kernel: WatchedKernel, step: Step, exercise: Any, replayable: list[
         collected, problem = _parse_collected(run)
         if collected is not None:
             return collected
-        _replay(kernel, replayable, limits)  # restores the grader's state and the notebook's, then tries again
+        _replay(kernel, replayable)  # restores the grader's state and the notebook's, then tries again
     raise GraderFailure(f"the grader could not collect the outputs of {step.exercise_id} ({problem}).")
 
 
@@ -388,10 +389,10 @@ def _parse_collected(run: RunOutcome) -> tuple[dict[str, Any] | None, str]:
     return collected, ""
 
 
-def _replay(kernel: WatchedKernel, replayable: list[str], limits: Limits) -> None:
+def _replay(kernel: WatchedKernel, replayable: list[tuple[str, float]]) -> None:
     """Start a fresh kernel (its setup restores the grader's state) and rerun everything that ran before, without checks."""
     kernel.restart()
-    for source in replayable:
-        outcome = kernel.run(source, limits.cell_timeout_seconds)
+    for source, time_limit in replayable:
+        outcome = kernel.run(source, time_limit)
         if outcome.status not in ("ok", "error"):
             kernel.restart()
