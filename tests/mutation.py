@@ -4,6 +4,8 @@ Each mutant is one ML-aware operator applied at one location of an exercise's re
 helper function of the same module that the reference calls by name). The mutant is compiled in the
 reference's module globals and run through `checks.check`; a mutant the check passes is a gap, unless it
 behaves like the reference on seeded random probe inputs derived from the cases (then it is likely equivalent).
+A rejected mutant is flagged when its message may name the wrong cause (see `wrong_cause_topics` and
+`misnamed_mistake_probe`). `python tests/run_mutation_report.py --chapters 1,2,3` writes the Markdown report.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dlcourse.checks.framework import FunctionExercise, ScoredFunctionExercise
 
 EQUIVALENCE_TOLERANCE = 1e-9
 # One probe per style and case: (noise scale, what non-finite values become: None keeps them, else inf or NaN).
-PROBE_STYLES = ((0.1, None), (0.5, float("inf")), (2.0, float("nan")))
+PROBE_STYLES = ((0.1, None), (0.3, None), (1.0, None), (0.5, float("inf")), (2.0, float("nan")))
 MISTAKE_TOLERANCE = 1e-6  # a mutant "behaves like" a named mistake on a probe within this tolerance
 SMALL_EPSILON_LIMIT = 1e-4
 MUTANT_MODULE_PREFIX = "dlcourse_mutants."  # not under dlcourse.checks, so the check does not see the reference
@@ -156,7 +158,8 @@ class DropKeepdims(Operator):
         if not isinstance(node, ast.Call):
             return []
         positions = [position for position, keyword in enumerate(node.keywords)
-                     if keyword.arg == "keepdims" and isinstance(keyword.value, ast.Constant) and keyword.value.value is True]
+                     if keyword.arg == "keepdims" and isinstance(keyword.value, ast.Constant)
+                     and keyword.value.value is True]
         results = []
         for position in positions:
             dropped = copy.deepcopy(node)
@@ -432,7 +435,7 @@ SHAPE_CALLS = ("range", "reshape", "zeros", "ones", "empty", "full", "ndindex", 
 
 
 def in_shape_position(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """Whether a node lies in a subscript's index or slice, or in an argument of a call that makes shapes (range, reshape…)."""
+    """Whether a node lies in a subscript's index or slice, or in an argument of a shape-making call (range…)."""
     child, parent = node, parents.get(node)
     while parent is not None:
         if isinstance(parent, ast.Slice) or (isinstance(parent, ast.Subscript) and child is parent.slice):
@@ -512,7 +515,7 @@ def perturbed(value: Any, rng: np.random.Generator, style: tuple[float, float | 
 
 
 def perturbed_floats(array: np.ndarray, rng: np.random.Generator, style: tuple[float, float | None]) -> np.ndarray:
-    """Floats scaled and shifted at random, clipped to the original's finite range (so probabilities stay in [0, 1])."""
+    """Floats scaled and shifted at random, clipped to [0, 1] when the original lies there, else to its finite range."""
     noise_scale, non_finite_value = style
     finite = array[np.isfinite(array)]
     non_finite = array if non_finite_value is None else np.full_like(array, non_finite_value)
@@ -521,7 +524,9 @@ def perturbed_floats(array: np.ndarray, rng: np.random.Generator, style: tuple[f
     noise = rng.normal(size=array.shape)
     scale = max(float(np.std(finite)), float(np.mean(np.abs(finite))), 1e-3)
     result = array * (1.0 + 0.2 * rng.normal(size=array.shape)) + noise_scale * scale * noise
-    if finite.size > 1 and np.min(finite) < np.max(finite):
+    if np.min(finite) >= 0.0 and np.max(finite) <= 1.0:
+        result = np.clip(result, 0.0, 1.0)  # probabilities, labels and rates stay in [0, 1]
+    elif np.min(finite) < np.max(finite):
         result = np.clip(result, np.min(finite), np.max(finite))
     return np.where(np.isfinite(array), result, non_finite).astype(array.dtype)
 
@@ -531,7 +536,7 @@ def probe_inputs(exercise: FunctionExercise, seed: int = 0) -> list[tuple[tuple,
     rng = np.random.default_rng(seed)
     probes = []
     for case in exercise.cases:
-        for noise_scale in PROBE_NOISE_SCALES:
+        for style in PROBE_STYLES:
             probes.append((perturbed(copy.deepcopy(case.args), rng, style),
                            perturbed(copy.deepcopy(case.kwargs), rng, style)))
     return probes
@@ -633,15 +638,32 @@ def named_mistake(exercise: FunctionExercise, message: str):
     return None
 
 
+def is_finite_output(value: Any) -> bool:
+    """Whether an output is a value (not an exception marker) whose numbers are all finite."""
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "exception":
+        return False
+    if isinstance(value, dict):
+        return all(is_finite_output(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(is_finite_output(item) for item in value)
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return True
+    return bool(np.all(np.isfinite(array)))
+
+
 def misnamed_mistake_probe(exercise: FunctionExercise, mutated: Callable, message: str,
                            probes: list[tuple[tuple, dict]]) -> tuple | None:
-    """When the message names a mistake that the mutant does not behave like on some probe: that probe, else None."""
+    """A probe on which the mistake that the message names differs from the mutant (both finite), else None."""
     mistake = named_mistake(exercise, message)
     if mistake is None:
         return None
     for args, kwargs in probes:
+        if not is_finite_output(outcome(exercise.reference, args, kwargs)):
+            continue  # a probe outside the function's domain says nothing about the named mistake
         mistaken, got = outcome(mistake.function, args, kwargs), outcome(mutated, args, kwargs)
-        if not values_equal(mistaken, got, MISTAKE_TOLERANCE):
+        if is_finite_output(mistaken) and is_finite_output(got) and not values_equal(mistaken, got, MISTAKE_TOLERANCE):
             return args, kwargs, mistaken, got
     return None
 
@@ -756,7 +778,8 @@ def gap_lines(reports: list[ExerciseReport]) -> list[str]:
             args, kwargs, expected, got = result.difference
             lines.append(f"- **{result.mutant.exercise_id}**, `{result.mutant.operator.name}` "
                          f"({result.mutant.operator.cause}), {result.mutant.location}")
-            lines.append(f"  - probe input: args={short_repr(args)}" + (f", kwargs={short_repr(kwargs)}" if kwargs else ""))
+            keywords = f", kwargs={short_repr(kwargs)}" if kwargs else ""
+            lines.append(f"  - probe input: args={short_repr(args)}{keywords}")
             lines.append(f"  - reference: {short_repr(expected)}; mutant: {short_repr(got)}")
     return lines
 
@@ -767,7 +790,8 @@ def flagged_lines(reports: list[ExerciseReport]) -> list[str]:
     for report in reports:
         for result in report.flagged:
             message = " ".join(result.message.split())
-            lines.append(f"- **{result.mutant.exercise_id}**, `{result.mutant.operator.name}`, {result.mutant.location}; "
+            lines.append(f"- **{result.mutant.exercise_id}**, `{result.mutant.operator.name}`, "
+                         f"{result.mutant.location}; "
                          f"names {', '.join(result.wrong_cause_topics)}: \"{message[:400]}\"")
             if result.difference is not None:
                 args, kwargs, mistaken, got = result.difference
