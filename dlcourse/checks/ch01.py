@@ -132,6 +132,7 @@ softmax = FunctionExercise(
         Case("large logits", (np.array([1000.0, 1001.0, 1002.0]),)),
         Case("a batch with very large and very negative rows",
              (np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -999.0, -1001.0]]),)),
+        Case("a row whose logits span more than np.exp can take (800 apart)", (np.array([[0.0, 800.0, -10.0]]),)),
     ],
     mistakes=[
         Mistake("no max subtraction: np.exp overflows for large logits (infinity/infinity = NaN). "
@@ -142,6 +143,10 @@ softmax = FunctionExercise(
                 lambda z: reference_softmax_along_axis(z, 0)),
         Mistake("normalised over the whole array (np.sum without `axis`): each row must sum to 1 on its own.",
                 lambda z: np.exp(z - np.max(z)) / np.sum(np.exp(z - np.max(z)))),
+        Mistake("subtracted each row's minimum instead of its maximum: when a row's logits span more than about 709, "
+                "np.exp of the largest shifted logit overflows. Subtract `np.max(z, axis=-1, keepdims=True)`.",
+                lambda z: np.exp(z - np.min(z, axis=-1, keepdims=True))
+                / np.sum(np.exp(z - np.min(z, axis=-1, keepdims=True)), axis=-1, keepdims=True)),
         Mistake("subtracted the maximum of the whole array instead of each row's maximum: a row far below the "
                 "global maximum underflows to 0/0. Use `np.max(z, axis=-1, keepdims=True)`.",
                 lambda z: np.exp(z - np.max(z)) / np.sum(np.exp(z - np.max(z)), axis=-1, keepdims=True)),

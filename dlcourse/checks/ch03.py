@@ -251,6 +251,9 @@ _OVERFIT_VALIDATION = [[0.50, 0.55, 0.70], [0.55, 0.40, 0.38], [0.95, 0.80, 0.75
 _EARLY_DIVERGED_RATES = [0.5, 0.05, 0.005]
 _EARLY_DIVERGED_TRAINING = [[0.20, float("inf"), _NAN], [0.50, 0.35, 0.30], [0.90, 0.80, 0.70]]
 _EARLY_DIVERGED_VALIDATION = [[0.25, float("inf"), _NAN], [0.55, 0.40, 0.36], [0.95, 0.85, 0.75]]
+_INFINITE_RATES = [0.5, 0.05, 0.005]  # diverged to infinity without a NaN: `~np.isnan` doesn't notice it
+_INFINITE_TRAINING = [[0.20, float("inf"), float("inf")], [0.50, 0.35, 0.30], [0.90, 0.80, 0.70]]
+_INFINITE_VALIDATION = [[0.18, float("inf"), float("inf")], [0.55, 0.40, 0.36], [0.95, 0.85, 0.75]]
 
 
 def _best_rate_by(losses_of, ignore_diverged=True, nan_aware=True):
@@ -285,6 +288,8 @@ best_learning_rate = FunctionExercise(
              (_OVERFIT_RATES, _OVERFIT_TRAINING, _OVERFIT_VALIDATION)),
         Case("a sweep whose largest rate looked best after epoch 1 and then diverged",
              (_EARLY_DIVERGED_RATES, _EARLY_DIVERGED_TRAINING, _EARLY_DIVERGED_VALIDATION)),
+        Case("a sweep whose largest rate diverged to infinity (inf, no NaN)",
+             (_INFINITE_RATES, _INFINITE_TRAINING, _INFINITE_VALIDATION)),
         Case("a single learning rate", ([0.01], [[0.5, 0.4]], [[0.6, 0.5]])),
     ],
     mistakes=[
