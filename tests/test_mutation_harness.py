@@ -83,15 +83,15 @@ def test_best_learning_rate_messages_name_a_mistake_that_differs_on_probes(subse
     assert all(result.difference is not None for result in flagged)
 
 
-def test_adam_nan_from_a_negative_second_moment_is_blamed_on_overflow():
-    """A sign flip or wrong power in Adam's v gives sqrt of a negative; the message blames np.exp overflow."""
+def test_adam_nan_from_a_negative_second_moment_is_not_blamed_on_overflow():
+    """A sign flip or wrong power in Adam's v gives sqrt of a negative: the NaN message lists that cause among the
+    others instead of blaming np.exp overflow (it did, before the diagnostics stopped guessing)."""
     report = mutation.run_exercise(checks.get_exercise("ch03.adam_step"))
-    flagged = [(result.mutant.operator.name, result.mutant.replacement, result.wrong_cause_topics)
-               for result in report.flagged]
-    assert (len(report.results), len(flagged)) == (28, 3)
-    assert flagged == [("sign_flip", "beta_2 * v - (1.0 - beta_2) * gradient ** 2", ("overflow",)),
-                       ("off_by_one", "3", ("overflow",)),
-                       ("off_by_one", "1", ("overflow",))]
+    assert (len(report.results), len(report.flagged)) == (28, 0)
+    sign_flip = next(result for result in report.results
+                     if result.mutant.replacement == "beta_2 * v - (1.0 - beta_2) * gradient ** 2")
+    assert "the square root or logarithm of a negative number" in sign_flip.message
+    assert "usually overflow" not in sign_flip.message
 
 
 def test_generation_never_raises_on_chapters_01_to_03():

@@ -238,6 +238,12 @@ def describe_dtype_problem(expected: np.ndarray, got: np.ndarray) -> str:
     return ""
 
 
+# What makes NaN or infinity; the message lists them all rather than guess one without evidence (issue 21).
+NAN_CAUSES = ("0/0, infinity − infinity or infinity/infinity (`np.exp` of a number above about 709 is infinity), "
+              "or the square root or logarithm of a negative number")
+INFINITY_CAUSES = "a division by zero, or an overflow (`np.exp` of a number above about 709)"
+
+
 def describe_non_finite_problem(expected: np.ndarray, got: np.ndarray) -> str:
     """A message when the result has NaN or infinity where the reference is finite."""
     if got.dtype.kind not in "fc":
@@ -249,9 +255,10 @@ def describe_non_finite_problem(expected: np.ndarray, got: np.ndarray) -> str:
     kind = "NaN" if np.any(np.isnan(got) & finite_expected) else "infinity"
     first = tuple(int(i) for i in np.argwhere(bad)[0]) if got.ndim else ()
     where = f" at index {first}" if first else ""
-    return (f"Your result contains {kind}{where}, where the correct value is {safe_repr(expected[first] if first else expected)}. "
-            "This is usually overflow: `np.exp` of a large number is infinity, and infinity/infinity is NaN. "
-            "Rewrite the formula so that large inputs don't overflow (e.g. subtract the maximum first).")
+    causes = NAN_CAUSES if kind == "NaN" else INFINITY_CAUSES
+    return (f"Your result contains {kind}{where}, where the correct value is "
+            f"{safe_repr(expected[first] if first else expected)}. Find the operation in your formula that makes "
+            f"{kind} on this input: {causes}.")
 
 
 def describe_value_problem(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> str:
