@@ -2,6 +2,9 @@
 
 import copy
 import csv
+import subprocess
+import sys
+import warnings
 
 import nbformat
 import pytest
@@ -84,3 +87,18 @@ def grades_by_student(out):
 def statuses(table, student):
     """The status of each chapter 01 exercise for one student, in course order."""
     return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]
+
+
+def grade_batch_with_cli(notebooks, name, mini_course, tmp_path_factory):
+    """Write {student: notebook} to a fresh folder, grade it with `dlcourse grade` against the mini course (the
+    sandbox on where bubblewrap works) and return grades.csv as {student: {exercise: row}}."""
+    folder = tmp_path_factory.mktemp(f"{name}_submissions")
+    for student, notebook in notebooks.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat warns about cells without ids, which some tests make on purpose
+            nbformat.write(notebook, str(folder / f"{student}.ipynb"))
+    out = tmp_path_factory.mktemp(f"{name}_out")
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
+                          "--timeout", "60", "--course", str(mini_course)], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return grades_by_student(out)

@@ -4,15 +4,14 @@ course's, one set of time limits; and the cheats of issue 20 score nothing for t
 import copy
 import subprocess
 import sys
-import warnings
 
 import nbformat
 import pytest
 
 from dlcourse import cell_timing, checks, release
 from dlcourse.grading import runner, submissions
-from grading_helpers import (CORRECT, grades_by_student, mini_course, statuses, student_notebook,  # noqa: F401
-                             with_answers)
+from grading_helpers import (CORRECT, grade_batch_with_cli, grades_by_student, mini_course, statuses,  # noqa: F401
+                             student_notebook, with_answers)
 
 HELPER_ABOVE = "def clip_below(values, floor):\n    return np.maximum(values, floor)"
 RELU_USING_HELPER = "def relu(x):\n    return clip_below(x, 0)"
@@ -156,16 +155,7 @@ def graded(mini_course, student_notebook, tmp_path_factory):
         "reference_by_lookup": with_answers(student_notebook, {**sigmoid, "ch01.relu": REFERENCE_BY_LOOKUP}),
         "reference_from_disk": with_answers(student_notebook, {**sigmoid, "ch01.relu": REFERENCE_FROM_DISK}),
     }
-    folder = tmp_path_factory.mktemp("honest_submissions")
-    for name, notebook in notebooks.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nbformat warns about the cells without ids, on purpose here
-            nbformat.write(notebook, str(folder / f"{name}.ipynb"))
-    out = tmp_path_factory.mktemp("honest_out")
-    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
-                          "--timeout", "60", "--course", str(mini_course)], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return grades_by_student(out)
+    return grade_batch_with_cli(notebooks, "honest", mini_course, tmp_path_factory)
 
 
 TWO_PASSED = ["passed", "passed"] + ["not_attempted"] * 5

@@ -10,13 +10,12 @@ import json
 import subprocess
 import sys
 
-import nbformat
 import numpy as np
 import pytest
 
 from dlcourse import checks, collect
 from dlcourse.checks import framework
-from grading_helpers import (ALL_IDS, CORRECT, grades_by_student, mini_course, solution_answers,  # noqa: F401
+from grading_helpers import (ALL_IDS, CORRECT, grade_batch_with_cli, mini_course, solution_answers,  # noqa: F401
                              statuses, student_notebook, with_answers)
 
 STACK_READER = '''import inspect
@@ -83,14 +82,7 @@ def graded(mini_course, student_notebook, tmp_path_factory):
         "mean_neuron": with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"],
                                                        "ch01.neuron_output": MEAN_NEURON}),
     }
-    folder = tmp_path_factory.mktemp("trust_submissions")
-    for name, notebook in notebooks.items():
-        nbformat.write(notebook, str(folder / f"{name}.ipynb"))
-    out = tmp_path_factory.mktemp("trust_out")
-    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2",
-                          "--timeout", "60", "--course", str(mini_course)], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return grades_by_student(out)
+    return grade_batch_with_cli(notebooks, "trust", mini_course, tmp_path_factory)
 
 
 def points(table, student):
