@@ -339,8 +339,15 @@ def _check_exercise(kernel: WatchedKernel, step: Step, run: RunOutcome,
     return ExerciseOutcome(step.exercise_id, status, f"{prefix}\n{message}")
 
 
+HELDOUT_FOLDER_NAME = "heldout"  # dlcourse/checks/heldout: the data model answers are scored on
+
+
 def reference_use_message(code: str) -> str:
     """The grade message for an answer whose code reached the course's reference answers while it ran."""
+    if HELDOUT_FOLDER_NAME in code:
+        return (f"This exercise's code reads the checks' held-out data (`{code}`), which exists only to score "
+                "answers, so it gets 0 points. Train and test on the lesson's data; the grader scores your answer "
+                "on the held-out data itself.")
     return (f"This exercise's code uses the course's reference implementation (`{code}`), so it gets 0 points. "
             "Your answer must be your own code; `checks.check` and `checks.hint` are the only parts of "
             "`dlcourse.checks` an exercise may use.")
