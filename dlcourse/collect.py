@@ -328,9 +328,19 @@ def _encode_container(value: Any, depth: int) -> dict[str, Any] | None:
         if not all(isinstance(key, str) for key in value):
             return None
         return {"dict": [[key, encode_value(item, depth + 1)] for key, item in value.items()]}
-    if type(value) is list and not _holds_plain_numbers(value) and _numeric_array(value) is not None:
-        return None  # nested lists of numbers travel as one array
+    if type(value) is list and _is_nested_number_list(value) and _numeric_array(value) is not None:
+        return None  # nested lists of numbers travel as one array (a list of arrays stays a list)
     return {"list" if type(value) is list else "tuple": [encode_value(item, depth + 1) for item in value]}
+
+
+def _is_nested_number_list(items: Any, depth: int = 0) -> bool:
+    """Whether a list holds only numbers or lists of numbers (at any depth), not arrays or other objects; a flat list
+    of Python numbers is not one (it travels item by item, keeping each number's type)."""
+    if type(items) is not list or depth >= MAX_NESTING or (depth == 0 and _holds_plain_numbers(items)):
+        return False
+    if items and all(type(item) is list for item in items):
+        return all(_is_nested_number_list(item, depth + 1) for item in items)
+    return all(isinstance(item, (int, float, bool, np.number, np.bool_)) for item in items)
 
 
 def _holds_plain_numbers(items: list | tuple) -> bool:
@@ -374,7 +384,8 @@ def decode_value(data: Any) -> Any:
     if "dict" in data:
         return {str(key): decode_value(item) for key, item in data["dict"]}
     if "array" in data:
-        return array_from_text(data["array"])
+        array = array_from_text(data["array"])
+        return array.tolist() if data.get("python_type") == "list" else array  # nested lists of numbers stay lists
     if "object" in data:
         return ForeignObject(str(data["object"]), str(data.get("repr", "")))
     raise ValueError(f"unknown encoded value with keys {sorted(data)}")

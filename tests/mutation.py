@@ -1,11 +1,16 @@
-"""A mutation harness for the references of function exercises (issue 21 §1).
+"""A mutation harness for the references of the exercises (issue 21 §1).
 
 Each mutant is one ML-aware operator applied at one location of an exercise's reference function (or of a
-helper function of the same module that the reference calls by name). The mutant is compiled in the
-reference's module globals and run through `checks.check`; a mutant the check passes is a gap, unless it
-behaves like the reference on seeded random probe inputs derived from the cases (then it is likely equivalent).
-A rejected mutant is flagged when its message may name the wrong cause (see `wrong_cause_topics` and
-`misnamed_mistake_probe`). `python tests/run_mutation_report.py --chapters 1,2,3` writes the Markdown report.
+helper function of the same module that the reference calls by name, or of a course module it imports, such as
+`architectures.small_cnn`). Function exercises: the mutant is compiled in the reference's module globals and run
+through `checks.check`; a mutant the check passes is a gap, unless it behaves like the reference on seeded random
+probe inputs derived from the cases (then it is likely equivalent, and EQUIVALENCE_REASONS says why). Scored
+exercises: a mutant whose output reaches the bar is a valid answer. Model exercises: the mutant builds an untrained
+model whose layer summary is diffed with the reference's, as `ModelExercise.judge` does before it scores (no
+training). Choice and configured-object exercises have no reference code: they are listed as not mutated.
+A rejected mutant is flagged when its message may name the wrong cause (see `wrong_cause_topics`,
+`misnamed_mistake_probe` and `model_wrong_cause_topics`).
+`python tests/run_mutation_report.py --chapters 1,2,3,4,6,7,8` writes the Markdown report.
 """
 
 from __future__ import annotations
@@ -13,21 +18,55 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import importlib
 import inspect
+import json
 import linecache
 import re
 import sys
 import textwrap
 import time
 import types
+import unittest.mock
+import warnings
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from dlcourse import checks
-from dlcourse.checks.framework import FunctionExercise, ScoredFunctionExercise
+from dlcourse.checks import diagnostics
+from dlcourse.checks.framework import (ChoiceExercise, ConfiguredObjectExercise, Exercise, FunctionExercise,
+                                       ModelExercise, ScoredFunctionExercise)
 
 EQUIVALENCE_TOLERANCE = 1e-9
+# Mutants reasoned to be equivalent: (exercise id, mutated function, original, replacement) -> why.
+EQUIVALENCE_REASONS = {
+    ("ch03.best_learning_rate", "reference_best_learning_rate", "np.isfinite(losses)", "~np.isinf(losses)"):
+        "a run with NaN (and no inf) is no longer skipped, but its `losses.min()` is NaN and `NaN < best_loss` is "
+        "False, so it is never picked: the same rate wins",
+    ("ch06.gan_training_step", "_tiny_step", "-1.0", "1.0"):
+        "the mutated tuple is `(1.0, -1.0) if swap_labels else ...`, the branch of the swapped-labels mistake; the "
+        "reference never sets swap_labels",
+    ("ch06.gan_training_step", "_tiny_step", "-_sigmoid(fake_logits) / len(fake)", "-_sigmoid(fake_logits) // len(fake)"):
+        "the `generator_loss == 'minimax'` branch, which only the minimax mistake takes; the reference never does",
+    ("ch06.gan_training_step", "_tiny_step", "-_sigmoid(fake_logits)", "_sigmoid(fake_logits)"):
+        "the `generator_loss == 'minimax'` branch, which only the minimax mistake takes; the reference never does",
+    ("ch06.gan_training_step", "_tiny_step", "_sigmoid(fake_logits) / len(fake)", "_sigmoid(fake_logits) // len(fake)"):
+        "the `else` branch of `generator_loss` (the mistake of descending D's loss); the reference never takes it",
+    ("ch06.tile_images", "reference_tile_images", "4", "5"):
+        "`images.ndim == 5` leaves a 4-D batch (N, H, W, 1) unsqueezed, but `images.shape[1:3]` is still (H, W) and "
+        "the reshape to (rows, cols, H, W) takes the size-1 channel axis along: the same grid",
+    ("ch06.tile_images", "reference_tile_images", "0", "-1"):
+        "`images[..., -1]` and `images[..., 0]` are the same slice of a channel axis of size 1 (the only 4-D input "
+        "the exercise has: one grey channel)",
+    ("ch06.tile_images", "reference_tile_images", "3", "4"):
+        "`images.shape[1:4]` of the 3-D batch (N, H, W) is `images.shape[1:3]`: a slice past the end stops there",
+    ("ch04.cnn_classifier", "small_cnn", "keras.layers.MaxPooling2D(2)", "keras.layers.MaxPooling2D(2, padding='same')"):
+        "the first pooling gets 26x26 maps (28 - 3 + 1): 26 is even, so 'same' and 'valid' 2x2 pooling take the "
+        "same 13x13 windows (the second pooling, of 11x11 maps, differs and is rejected)",
+    ("ch06.generator", "build_generator_reference_model", "32", "33"):
+        "`dcgan_generator(16, 33, 3)` starts from `33 // 4 = 8`, as 32 does: the same layers",
+}
 # One probe per style and case: (noise scale, what non-finite values become: None keeps them, else inf or NaN).
 PROBE_STYLES = ((0.1, None), (0.3, None), (1.0, None), (0.5, float("inf")), (2.0, float("nan")))
 MISTAKE_TOLERANCE = 1e-6  # a mutant "behaves like" a named mistake on a probe within this tolerance
@@ -322,9 +361,262 @@ class DropClipWrapper(Operator):
         return []
 
 
+SEEDED_CALLS = ("default_rng", "RandomState", "seed", "set_random_seed", "PCG64", "SeedSequence")
+
+
+class RemoveSeeding(Operator):
+    """`np.random.default_rng(seed)` → `np.random.default_rng()` (and the like); a `seed=` keyword dropped."""
+
+    name = "removed_seeding"
+    cause = "a random generator that is not seeded, so the result does not reproduce"
+
+    def replacements(self, node, parents):
+        """The call without its seed."""
+        if not isinstance(node, ast.Call):
+            return []
+        results = []
+        called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if called in SEEDED_CALLS and (node.args or node.keywords):
+            unseeded = copy.deepcopy(node)
+            unseeded.args, unseeded.keywords = [], []
+            results.append(unseeded)
+        for position, keyword in enumerate(node.keywords):
+            if keyword.arg == "seed" and called not in SEEDED_CALLS:
+                dropped = copy.deepcopy(node)
+                del dropped.keywords[position]
+                results.append(dropped)
+        return results
+
+
+# ------------------------------------------------------------------ model operators (Keras model builders)
+
+ACTIVATION_SWAPS = {"relu": "sigmoid", "sigmoid": "softmax", "softmax": "sigmoid", "tanh": "sigmoid",
+                    "linear": "relu", "gelu": "relu", "elu": "relu"}
+UNIT_ARGUMENTS = {"Dense": (0, "units"), "Conv1D": (0, "filters"), "Conv2D": (0, "filters"),
+                  "Conv2DTranspose": (0, "filters"), "SimpleRNN": (0, "units"), "LSTM": (0, "units"),
+                  "GRU": (0, "units"), "Embedding": (1, "output_dim")}
+PADDED_LAYERS = ("Conv1D", "Conv2D", "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+                 "AveragePooling2D")
+RECURRENT_LAYERS = ("SimpleRNN", "LSTM", "GRU")
+LAYER_SETTING_NAMES = frozenset(getattr(diagnostics, "LAYER_SETTINGS", {}))  # settings the model diff compares
+ALL_MODEL_FIELDS = frozenset({"type", "output_shape", "activation", "params", "trainable_params", "missing",
+                              "extra"}) | LAYER_SETTING_NAMES
+
+
+def keras_layer_name(node: ast.AST) -> str:
+    """The class name X of a call `keras.layers.X(...)` or `layers.X(...)`, else ''."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        owner = node.func.value
+        if (isinstance(owner, ast.Attribute) and owner.attr == "layers") or (
+                isinstance(owner, ast.Name) and owner.id == "layers"):
+            return node.func.attr
+    return ""
+
+
+def keyword_position(call: ast.Call, name: str) -> int | None:
+    """The index of a keyword argument in a call, or None."""
+    return next((position for position, keyword in enumerate(call.keywords) if keyword.arg == name), None)
+
+
+def with_keyword(call: ast.Call, name: str, value: Any) -> ast.Call:
+    """A copy of a call with the keyword `name` set to the constant `value` (added or replaced)."""
+    changed = copy.deepcopy(call)
+    position = keyword_position(changed, name)
+    if position is None:
+        changed.keywords.append(ast.keyword(arg=name, value=ast.Constant(value)))
+    else:
+        changed.keywords[position].value = ast.Constant(value)
+    return changed
+
+
+def scaled_integer(node: ast.AST, factor: float) -> ast.AST | None:
+    """An integer argument doubled or halved: a constant where it is one (None when halving gives 0), else `(x) * 2`
+    or `(x) // 2`."""
+    value = integer_value(node)
+    if value is not None:
+        scaled = int(value * 2) if factor > 1 else value // 2
+        return ast.Constant(scaled) if scaled > 0 and scaled != value else None
+    operator = ast.Mult() if factor > 1 else ast.FloorDiv()
+    return ast.BinOp(left=copy.deepcopy(node), op=operator, right=ast.Constant(2))
+
+
+class ModelOperator(Operator):
+    """An operator on Keras model builders; `model_fields` are the layer-summary fields it can honestly change."""
+
+    model_fields = ALL_MODEL_FIELDS
+
+
+class ChangeActivation(ModelOperator):
+    """`activation="relu"` → another activation (`Activation("relu")` too); LeakyReLU → ReLU; a sigmoid added to a
+    Dense layer that has no activation (a logit output)."""
+
+    name = "change_activation"
+    cause = "a changed activation function (or one added to a layer that must stay linear)"
+    model_fields = frozenset({"activation", "type"})
+
+    def replacements(self, node, parents):
+        """The layer with another activation."""
+        layer = keras_layer_name(node)
+        if not layer:
+            return []
+        position = keyword_position(node, "activation")
+        if position is not None:
+            value = node.keywords[position].value
+            if isinstance(value, ast.Constant) and value.value in ACTIVATION_SWAPS:
+                return [with_keyword(node, "activation", ACTIVATION_SWAPS[value.value])]
+            return []
+        if layer == "Activation" and node.args and isinstance(node.args[0], ast.Constant) \
+                and node.args[0].value in ACTIVATION_SWAPS:
+            changed = copy.deepcopy(node)
+            changed.args[0] = ast.Constant(ACTIVATION_SWAPS[node.args[0].value])
+            return [changed]
+        if layer == "LeakyReLU":
+            changed = copy.deepcopy(node)
+            changed.func.attr, changed.args, changed.keywords = "ReLU", [], []
+            return [changed]
+        if layer == "Dense":
+            return [with_keyword(node, "activation", "sigmoid")]
+        return []
+
+
+class DropActivation(ModelOperator):
+    """A layer's `activation=` keyword dropped (it becomes linear)."""
+
+    name = "drop_activation"
+    cause = "a missing activation (the layer stays linear)"
+    model_fields = frozenset({"activation"})
+
+    def replacements(self, node, parents):
+        """The layer without its activation keyword."""
+        position = keyword_position(node, "activation") if keras_layer_name(node) else None
+        if position is None:
+            return []
+        value = node.keywords[position].value
+        if isinstance(value, ast.Constant) and value.value in (None, "linear"):
+            return []
+        dropped = copy.deepcopy(node)
+        del dropped.keywords[position]
+        return [dropped]
+
+
+class WrongUnits(ModelOperator):
+    """The units (filters, embedding size) of a layer doubled and halved."""
+
+    name = "wrong_units"
+    cause = "a wrong number of units (or filters)"
+    model_fields = frozenset({"output_shape", "params", "units", "filters", "output_dim"})
+
+    def replacements(self, node, parents):
+        """The layer with twice and half the units."""
+        layer = keras_layer_name(node)
+        if layer not in UNIT_ARGUMENTS:
+            return []
+        index, keyword_name = UNIT_ARGUMENTS[layer]
+        position = keyword_position(node, keyword_name)
+        original = node.keywords[position].value if position is not None else (
+            node.args[index] if len(node.args) > index else None)
+        if original is None:
+            return []
+        results = []
+        for factor in (2.0, 0.5):
+            scaled = scaled_integer(original, factor)
+            if scaled is None:
+                continue
+            changed = copy.deepcopy(node)
+            if position is not None:
+                changed.keywords[position].value = scaled
+            else:
+                changed.args[index] = scaled
+            results.append(changed)
+        return results
+
+
+class MissingLayer(ModelOperator):
+    """A layer left out: an element of `keras.Sequential([...])`, or `Layer(...)(x)` → `x` in the functional API."""
+
+    name = "missing_layer"
+    cause = "a missing layer"
+
+    def replacements(self, node, parents):
+        """The layer list without each layer, or the layer's input instead of its output."""
+        parent = parents.get(node)
+        if isinstance(node, ast.List) and isinstance(parent, ast.Call) and node in parent.args \
+                and getattr(parent.func, "attr", getattr(parent.func, "id", "")) == "Sequential":
+            results = []
+            for position, element in enumerate(node.elts):
+                if keras_layer_name(element):
+                    shorter = copy.deepcopy(node)
+                    del shorter.elts[position]
+                    results.append(shorter)
+            return results
+        if isinstance(node, ast.Call) and keras_layer_name(node.func) and len(node.args) == 1 \
+                and not isinstance(node.args[0], (ast.List, ast.Tuple)):
+            return [copy.deepcopy(node.args[0])]
+        return []
+
+
+class WrongPadding(ModelOperator):
+    """`padding="same"` ↔ `"valid"` on convolutions and pooling; `padding="same"` added where it is left out."""
+
+    name = "wrong_padding"
+    cause = "the wrong padding ('same' instead of 'valid' or the reverse)"
+    model_fields = frozenset({"output_shape", "params", "padding"})
+
+    def replacements(self, node, parents):
+        """The layer with the other padding."""
+        if keras_layer_name(node) not in PADDED_LAYERS:
+            return []
+        position = keyword_position(node, "padding")
+        if position is None:
+            return [with_keyword(node, "padding", "same")]
+        value = node.keywords[position].value
+        if isinstance(value, ast.Constant) and value.value in ("same", "valid"):
+            return [with_keyword(node, "padding", "valid" if value.value == "same" else "same")]
+        return []
+
+
+class FlipReturnSequences(ModelOperator):
+    """`return_sequences=True` ↔ False on recurrent layers (True added where it is left out)."""
+
+    name = "flip_return_sequences"
+    cause = "return_sequences flipped (a whole sequence where the last step was meant, or the reverse)"
+    model_fields = frozenset({"output_shape", "params", "type", "return_sequences"})
+
+    def replacements(self, node, parents):
+        """The recurrent layer with return_sequences flipped."""
+        if keras_layer_name(node) not in RECURRENT_LAYERS:
+            return []
+        position = keyword_position(node, "return_sequences")
+        value = node.keywords[position].value if position is not None else ast.Constant(False)
+        if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+            return [with_keyword(node, "return_sequences", not value.value)]
+        return []
+
+
+class FlipTrainable(ModelOperator):
+    """`model.trainable = False` ↔ True, and a `trainable=` keyword flipped."""
+
+    name = "flip_trainable"
+    cause = "a layer frozen that should train, or trainable that should be frozen"
+    model_fields = frozenset({"trainable_params"})
+
+    def replacements(self, node, parents):
+        """The flag flipped."""
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, bool)):
+            return []
+        parent = parents.get(node)
+        assigned = isinstance(parent, ast.Assign) and any(
+            isinstance(target, ast.Attribute) and target.attr == "trainable" for target in parent.targets)
+        keyword = isinstance(parent, ast.keyword) and parent.arg == "trainable"
+        return [ast.Constant(not node.value)] if assigned or keyword else []
+
+
 OPERATORS: list[Operator] = [SwapReduction(), ChangeAxis(), DropKeepdims(), DropTranspose(), OffByOne(), SignFlip(),
                              DropAdditiveTerm(), SwapDivision(), ChangeConstant(), SwapNanInf(),
-                             SwapMaximumMinimum(), DropClipWrapper()]
+                             SwapMaximumMinimum(), DropClipWrapper(), RemoveSeeding(), ChangeActivation(),
+                             DropActivation(), WrongUnits(), MissingLayer(), WrongPadding(), FlipReturnSequences(),
+                             FlipTrainable()]
+MODEL_OPERATOR_NAMES = frozenset(operator.name for operator in OPERATORS if isinstance(operator, ModelOperator))
 
 
 # ------------------------------------------------------------------ generating mutants
@@ -342,6 +634,7 @@ class Mutant:
     replacement: str  # what it became, as source
     source: str  # the whole mutated function
     in_shape_position: bool = False  # the site lies in an index, slice, range or shape argument
+    module_name: str = ""  # the module of the mutated function (another module than the reference's: patched in)
 
     @property
     def location(self) -> str:
@@ -357,22 +650,50 @@ class TargetFunction:
     source: str
     tree: ast.Module
     first_line: int
+    module_name: str = ""
 
 
 def target_functions(reference: Callable) -> list[TargetFunction]:
-    """The reference and the functions of its own module that it calls by name (one level)."""
+    """The reference and the functions of its own module that it calls by name (one level), and the functions of a
+    course module that it imports inside its body and calls as `module.function` (e.g. `architectures.small_cnn`)."""
     functions = [reference]
     module_name = reference.__module__
+    imported_modules = locally_imported_course_modules(reference)
     for node in ast.walk(parse_function(reference)[1]):
+        helper = None
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             helper = reference.__globals__.get(node.id)
-            if isinstance(helper, types.FunctionType) and helper.__module__ == module_name and helper not in functions:
-                functions.append(helper)
+            if not (isinstance(helper, types.FunctionType) and helper.__module__ == module_name):
+                helper = None
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported_modules:
+            helper = getattr(imported_modules[node.value.id], node.attr, None)
+            if not isinstance(helper, types.FunctionType):
+                helper = None
+        if helper is not None and helper not in functions:
+            functions.append(helper)
     targets = []
     for function in functions:
         source, tree = parse_function(function)
-        targets.append(TargetFunction(function.__name__, source, tree, inspect.getsourcelines(function)[1]))
+        targets.append(TargetFunction(function.__name__, source, tree, inspect.getsourcelines(function)[1],
+                                      function.__module__))
     return targets
+
+
+def locally_imported_course_modules(function: Callable) -> dict[str, types.ModuleType]:
+    """The course modules (under `dlcourse`, outside `dlcourse.checks`) a function imports in its body, by local name."""
+    import importlib
+
+    modules = {}
+    for node in ast.walk(parse_function(function)[1]):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dlcourse") and not node.level:
+            for alias in node.names:
+                full_name = f"{node.module}.{alias.name}"
+                if not full_name.startswith("dlcourse.checks"):
+                    try:
+                        modules[alias.asname or alias.name] = importlib.import_module(full_name)
+                    except ImportError:
+                        continue
+    return modules
 
 
 def parse_function(function: Callable) -> tuple[str, ast.Module]:
@@ -399,12 +720,25 @@ def replace_node(tree: ast.AST, target: ast.AST, replacement: ast.AST) -> None:
     raise ValueError("node not found under its parent")
 
 
-def generate_mutants(exercise: FunctionExercise) -> list[Mutant]:
+def mutation_reference(exercise: Exercise) -> Callable | None:
+    """The function whose mutants are checked: a model exercise's `build_reference`, a function exercise's
+    reference, or for a scored exercise without one the `reference_<name>` function of its chapter's module."""
+    if isinstance(exercise, ModelExercise):
+        return exercise.build_reference
+    reference = getattr(exercise, "reference", None)
+    if reference is None and isinstance(exercise, ScoredFunctionExercise):
+        chapter, name = exercise.exercise_id.split(".", 1)
+        reference = getattr(importlib.import_module(f"dlcourse.checks.{chapter}"), f"reference_{name}", None)
+    return reference
+
+
+def generate_mutants(exercise: Exercise) -> list[Mutant]:
     """Every mutant of an exercise's reference: each operator at each location, without duplicates or no-ops."""
     mutants, seen_sources = [], set()
-    if exercise.reference is None:  # a scored exercise without a reference: nothing to mutate
+    reference = mutation_reference(exercise)
+    if reference is None:  # nothing to mutate
         return mutants
-    for target in target_functions(exercise.reference):
+    for target in target_functions(reference):
         seen_sources.add(ast.unparse(target.tree))
         for mutant in target_mutants(exercise.exercise_id, target):
             if mutant.source not in seen_sources:
@@ -417,6 +751,7 @@ def target_mutants(exercise_id: str, target: TargetFunction) -> Iterator[Mutant]
     """The mutants of one function, in (node, operator, replacement) order; the docstring is left alone."""
     nodes = [node for node in ast.walk(target.tree) if not is_docstring(node, target.tree)]
     parents = parent_map(target.tree)
+    shape_names = names_in_shape_positions(nodes, parents)
     for node_index, node in enumerate(nodes):
         for operator in OPERATORS:
             for replacement_index, replacement in enumerate(operator.replacements(node, parents)):
@@ -428,14 +763,16 @@ def target_mutants(exercise_id: str, target: TargetFunction) -> Iterator[Mutant]
                 ast.fix_missing_locations(mutated_tree)
                 line = target.first_line + getattr(node, "lineno", 1) - 1
                 yield Mutant(exercise_id, operator, target.name, line, short_source(node),
-                             short_source(replacement), ast.unparse(mutated_tree), in_shape_position(node, parents))
+                             short_source(replacement), ast.unparse(mutated_tree),
+                             in_shape_position(node, parents, shape_names), target.module_name)
 
 
 SHAPE_CALLS = ("range", "reshape", "zeros", "ones", "empty", "full", "ndindex", "permutation", "arange")
 
 
-def in_shape_position(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """Whether a node lies in a subscript's index or slice, or in an argument of a shape-making call (range…)."""
+def in_shape_position(node: ast.AST, parents: dict[ast.AST, ast.AST], shape_names: frozenset[str] = frozenset()) -> bool:
+    """Whether a node lies in a subscript's index or slice, or in an argument of a shape-making call (range…), or in
+    the value of an assignment to a name that is used in such a position (`rows = ...; np.zeros((rows, cols))`)."""
     child, parent = node, parents.get(node)
     while parent is not None:
         if isinstance(parent, ast.Slice) or (isinstance(parent, ast.Subscript) and child is parent.slice):
@@ -444,8 +781,21 @@ def in_shape_position(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
             called = parent.func.attr if isinstance(parent.func, ast.Attribute) else getattr(parent.func, "id", "")
             if called in SHAPE_CALLS:
                 return True
+        if isinstance(parent, ast.Assign) and child is parent.value and shape_names & assigned_names(parent):
+            return True
         child, parent = parent, parents.get(parent)
     return False
+
+
+def assigned_names(assignment: ast.Assign) -> frozenset[str]:
+    """The plain names an assignment binds (tuple targets included)."""
+    return frozenset(node.id for target in assignment.targets for node in ast.walk(target) if isinstance(node, ast.Name))
+
+
+def names_in_shape_positions(nodes: list[ast.AST], parents: dict[ast.AST, ast.AST]) -> frozenset[str]:
+    """The names read in an index, slice or shape-making call somewhere in the function."""
+    return frozenset(node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                     and in_shape_position(node, parents))
 
 
 def is_docstring(node: ast.AST, tree: ast.Module) -> bool:
@@ -462,9 +812,12 @@ class BrokenMutant(Exception):
     """The mutated source does not compile (or defining it fails)."""
 
 
-def compile_mutant(exercise: FunctionExercise, mutant: Mutant) -> Callable:
-    """The exercise's entry function with the mutant in place, compiled in a copy of the reference's module globals."""
-    reference = exercise.reference
+def compile_mutant(exercise: Exercise, mutant: Mutant) -> Callable:
+    """The exercise's entry function with the mutant in place, compiled in a copy of the reference's module globals
+    (a mutated function of another course module is compiled in a copy of that module's and patched in for a call)."""
+    reference = mutation_reference(exercise)
+    if mutant.module_name and mutant.module_name != reference.__module__:
+        return patched_entry(reference, mutant)
     namespace = dict(reference.__globals__)
     namespace["__name__"] = MUTANT_MODULE_PREFIX + reference.__module__.rsplit(".", 1)[-1]
     define_function(namespace, mutant.source, f"<mutant {mutant.exercise_id} {mutant.function_name}:{mutant.line}>")
@@ -472,6 +825,22 @@ def compile_mutant(exercise: FunctionExercise, mutant: Mutant) -> Callable:
         entry_source, _ = parse_function(reference)
         define_function(namespace, entry_source, f"<mutant entry {mutant.exercise_id}>")
     return namespace[reference.__name__]
+
+
+def patched_entry(reference: Callable, mutant: Mutant) -> Callable:
+    """The reference, calling the mutated function of another module in place of that module's own while it runs."""
+    module = sys.modules[mutant.module_name]
+    namespace = dict(vars(module))
+    namespace["__name__"] = MUTANT_MODULE_PREFIX + mutant.module_name.rsplit(".", 1)[-1]
+    define_function(namespace, mutant.source, f"<mutant {mutant.exercise_id} {mutant.function_name}:{mutant.line}>")
+    mutated = namespace[mutant.function_name]
+
+    def entry(*args, **kwargs):
+        """The reference with the module's function patched."""
+        with unittest.mock.patch.object(module, mutant.function_name, mutated):
+            return reference(*args, **kwargs)
+
+    return entry
 
 
 def define_function(namespace: dict[str, Any], source: str, filename: str) -> None:
@@ -592,6 +961,14 @@ MESSAGE_TOPICS = {
     "shape": re.compile(r"wrong shape|broadcast|shapes don't line up", re.IGNORECASE),
     "dtype": re.compile(r"wrong dtype|integer arithmetic", re.IGNORECASE),
     "axis": re.compile(r"along axis|axis \d|wrong axis|without `axis`|across the batch", re.IGNORECASE),
+    # no operator turns `@` into `*`, so a message saying so always names a cause the mutant doesn't have
+    "`*` for `@`": re.compile(r"where the matrix product `@`", re.IGNORECASE),
+}
+# The words of a model diff's last sentence that name a layer field or setting, and the field each names.
+MODEL_PROBLEM_FIELDS = {
+    **{explanation: field for field, explanation in getattr(diagnostics, "_FIELD_EXPLANATIONS", {}).items()},
+    **{explanation: name for name, explanation in getattr(diagnostics, "LAYER_SETTINGS", {}).items()},
+    "is missing": "missing", "is extra": "extra",
 }
 STABILITY_WORDS = re.compile(r"exp|log|max|clip|epsilon|eps\b|sqrt", re.IGNORECASE)
 
@@ -640,7 +1017,7 @@ def named_mistake(exercise: FunctionExercise, message: str):
 
 def is_finite_output(value: Any) -> bool:
     """Whether an output is a value (not an exception marker) whose numbers are all finite."""
-    if isinstance(value, tuple) and len(value) == 2 and value[0] == "exception":
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and value[0] == "exception":
         return False
     if isinstance(value, dict):
         return all(is_finite_output(item) for item in value.values())
@@ -669,13 +1046,21 @@ def misnamed_mistake_probe(exercise: FunctionExercise, mutated: Callable, messag
 
 
 def classify(exercise: FunctionExercise, mutant: Mutant, probes: list[tuple[tuple, dict]]) -> MutantResult:
-    """Compile the mutant, check it, and sort it into rejected, likely equivalent, survived or broken."""
+    """Compile the mutant, check it, and sort it into rejected, likely equivalent, survived or broken.
+
+    A scored exercise has no single right output: a mutant that reaches the bar is a valid answer (equivalent for
+    what the check asks), and its score is the reason given."""
     try:
         mutated = compile_mutant(exercise, mutant)
     except BrokenMutant as problem:
         return MutantResult(mutant, BROKEN, message=str(problem))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         result = checks.check(exercise.exercise_id, mutated, record=False)
+    if isinstance(exercise, ScoredFunctionExercise):
+        verdict = LIKELY_EQUIVALENT if result.status == "passed" else REJECTED
+        topics = () if result.status == "passed" else wrong_cause_topics(mutant, result.message)
+        return MutantResult(mutant, verdict, result.status, result.message, None, topics)
     if result.status != "passed":
         topics = wrong_cause_topics(mutant, result.message)
         misnamed = misnamed_mistake_probe(exercise, mutated, result.message, probes)
@@ -687,13 +1072,118 @@ def classify(exercise: FunctionExercise, mutant: Mutant, probes: list[tuple[tupl
     return MutantResult(mutant, verdict, result.status, result.message, difference)
 
 
+def model_wrong_cause_topics(mutant: Mutant, difference: str) -> tuple[str, ...]:
+    """The layer field that a model diff names as the first difference, when the mutant's operator can't change it."""
+    last_sentence = difference.splitlines()[-1]
+    named = {field for words, field in MODEL_PROBLEM_FIELDS.items() if words.split(" (")[0] in last_sentence}
+    allowed = getattr(mutant.operator, "model_fields", ALL_MODEL_FIELDS - {"activation", "trainable_params"})
+    return tuple(sorted(named - allowed))
+
+
+def strip_layer_names(value: Any) -> Any:
+    """A JSON-like config without the names Keras numbers per build (`dense_3`), so two builds compare equal."""
+    if isinstance(value, dict):
+        return {key: strip_layer_names(item) for key, item in value.items() if key not in ("name", "inbound_nodes")}
+    if isinstance(value, (list, tuple)):
+        return [strip_layer_names(item) for item in value]
+    return value
+
+
+def model_signature(model: Any) -> list[tuple[str, str]]:
+    """Each layer's class and config (names left out), nested models' layers included: equal for equal models."""
+    rows = [("inputs", str([tuple(tensor.shape) for tensor in model.inputs]))] if hasattr(model, "inputs") else []
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            rows += [(f"{type(layer).__name__} containing", "")] + model_signature(layer)
+        config = json.dumps(strip_layer_names(layer.get_config()), sort_keys=True, default=str)
+        rows.append((type(layer).__name__, f"{config} trainable={layer.trainable}"))
+    return rows
+
+
+def built_model(build: Callable) -> Any:
+    """The model a (possibly mutated) builder returns, with Keras' warnings silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build()
+
+
+def untrained_score_problem(exercise: ModelExercise, model: Any) -> tuple[str, str]:
+    """What `score_model` says about an untrained model: (the problem it names or the exception, '' if none; the
+    score below the bar, '' if it reaches it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score, problem = exercise.score_model(model)
+    except Exception as exception:
+        return "Evaluating your model raised an error.\n" + diagnostics.explain_exception(exception), ""
+    low = "" if score >= exercise.minimum_score else f"{exercise.metric_name} {score:.3f} below {exercise.minimum_score}"
+    return problem, low
+
+
+@dataclasses.dataclass
+class ModelBaseline:
+    """The reference model's layer rows and signature, and whether its untrained model passes `score_model`."""
+
+    rows: list[dict[str, Any]]
+    signature: list[tuple[str, str]]
+    untrained_problem: str
+    untrained_passes_score: bool
+
+
+def model_baseline(exercise: ModelExercise) -> ModelBaseline:
+    """Build the reference once: its rows, signature, and whether scoring accepts it untrained (then scoring, which
+    needs no training for such an exercise, also judges the mutants that pass the architecture comparison)."""
+    model = built_model(exercise.build_reference)
+    problem, low = untrained_score_problem(exercise, model)
+    return ModelBaseline(diagnostics.summarise_model(model), model_signature(model), problem, not (problem or low))
+
+
+def classify_model(exercise: ModelExercise, mutant: Mutant, baseline: ModelBaseline) -> MutantResult:
+    """Build the mutant's model (untrained) and compare its layer summary with the reference's, as
+    ModelExercise.judge does before it scores a model: a difference rejects it. A model that passes and differs from
+    the reference in some layer config is scored untrained: a problem the untrained reference doesn't have (or, where
+    the untrained reference passes scoring, a score below the bar) rejects it; it is equivalent when its configs are
+    equal or a reason is recorded, else it survived."""
+    reference_rows, reference_signature = baseline.rows, baseline.signature
+    try:
+        build = compile_mutant(exercise, mutant)
+    except BrokenMutant as problem:
+        return MutantResult(mutant, BROKEN, message=str(problem))
+    try:
+        model = built_model(build)
+        rows = diagnostics.summarise_model(model)
+    except Exception as exception:  # the student's cell would raise before any model exists
+        message = f"Building the model raised {type(exception).__name__}: {diagnostics.short_text(exception, 200)}"
+        return MutantResult(mutant, REJECTED, "error", message)
+    difference = diagnostics.diff_models(reference_rows, rows)
+    if difference:
+        return MutantResult(mutant, REJECTED, "failed", difference, None, model_wrong_cause_topics(mutant, difference))
+    signature = model_signature(model)
+    if signature == reference_signature:
+        return MutantResult(mutant, LIKELY_EQUIVALENT, "passed", "the architecture comparison passes")
+    problem, low = untrained_score_problem(exercise, model)
+    if problem and not baseline.untrained_problem:
+        return MutantResult(mutant, REJECTED, "failed", problem)
+    if low and baseline.untrained_passes_score:
+        return MutantResult(mutant, REJECTED, "failed", low)
+    if (mutant.exercise_id, mutant.function_name, mutant.original, mutant.replacement) in EQUIVALENCE_REASONS:
+        return MutantResult(mutant, LIKELY_EQUIVALENT, "passed", "the architecture comparison passes")
+    first = next((index for index, (expected, got) in enumerate(zip(reference_signature, signature))
+                  if expected != got), min(len(signature), len(reference_signature)))
+    expected = reference_signature[first] if first < len(reference_signature) else None
+    got = signature[first] if first < len(signature) else None
+    return MutantResult(mutant, SURVIVED, "passed", "the architecture comparison passes",
+                        ((f"layer {first + 1}",), {}, expected, got))
+
+
 @dataclasses.dataclass
 class ExerciseReport:
-    """The results of all mutants of one exercise, with the time taken."""
+    """The results of all mutants of one exercise, with the time taken (or why it is not mutated)."""
 
     exercise_id: str
     results: list[MutantResult]
     seconds: float
+    not_mutated: str = ""  # why the exercise has no mutants, if it has none by design
 
     def count(self, verdict: str) -> int:
         """How many mutants got this verdict."""
@@ -705,23 +1195,46 @@ class ExerciseReport:
         return [result for result in self.results if result.wrong_cause_topics]
 
 
-def run_exercise(exercise: FunctionExercise) -> ExerciseReport:
-    """Generate, compile, check and classify every mutant of one exercise."""
+def not_mutated_reason(exercise: Exercise) -> str:
+    """Why an exercise has nothing to mutate ('' when it has a reference to mutate)."""
+    if isinstance(exercise, ChoiceExercise):
+        return "a multiple-choice answer: there is no reference code to mutate (each wrong choice has its explanation)"
+    if isinstance(exercise, ConfiguredObjectExercise):
+        return (f"a configured `{exercise.expected_class or exercise.expected_type}`: the answer is an object whose "
+                "attributes are judged, there is no reference code to mutate")
+    if isinstance(exercise, ScoredFunctionExercise) and mutation_reference(exercise) is None:
+        return ("a scored exercise without a reference function: the answer trains a Keras model (too slow for the "
+                "harness) and only its predictions are scored")
+    if mutation_reference(exercise) is None:
+        return "no reference function"
+    return ""
+
+
+def run_exercise(exercise: Exercise) -> ExerciseReport:
+    """Generate, compile, check and classify every mutant of one exercise (models: compare architectures, untrained)."""
     started = time.monotonic()
-    probes = probe_inputs(exercise)
-    results = [classify(exercise, mutant, probes) for mutant in generate_mutants(exercise)]
+    reason = not_mutated_reason(exercise)
+    if reason:
+        return ExerciseReport(exercise.exercise_id, [], 0.0, reason)
+    mutants = generate_mutants(exercise)
+    if isinstance(exercise, ModelExercise):
+        baseline = model_baseline(exercise)
+        results = [classify_model(exercise, mutant, baseline) for mutant in mutants]
+    else:
+        probes = [] if isinstance(exercise, ScoredFunctionExercise) else probe_inputs(exercise)
+        results = [classify(exercise, mutant, probes) for mutant in mutants]
     return ExerciseReport(exercise.exercise_id, results, time.monotonic() - started)
 
 
+def covered_exercises(chapters: list[int]) -> list[Exercise]:
+    """Every exercise of these chapters, in course order."""
+    return [checks.get_exercise(exercise_id) for chapter in chapters for exercise_id in checks.exercises(chapter)]
+
+
 def function_exercises(chapters: list[int]) -> list[FunctionExercise]:
-    """The plain function exercises of these chapters (scored ones, which train, are left out)."""
-    selected = []
-    for chapter in chapters:
-        for exercise_id in checks.exercises(chapter):
-            exercise = checks.get_exercise(exercise_id)
-            if isinstance(exercise, FunctionExercise) and not isinstance(exercise, ScoredFunctionExercise):
-                selected.append(exercise)
-    return selected
+    """The plain function exercises of these chapters (not scored ones)."""
+    return [exercise for exercise in covered_exercises(chapters)
+            if isinstance(exercise, FunctionExercise) and not isinstance(exercise, ScoredFunctionExercise)]
 
 
 # ------------------------------------------------------------------ the Markdown report
@@ -734,32 +1247,67 @@ def short_repr(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+VERDICT_COLUMNS = (REJECTED, LIKELY_EQUIVALENT, SURVIVED, BROKEN)
+TABLE_HEADER = ["| exercise | generated | rejected | equivalent | SURVIVED | broken | flagged messages | seconds |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+
+def table_row(label: str, reports: list[ExerciseReport]) -> str:
+    """One row of counts over some exercise reports."""
+    counts = " | ".join(str(sum(report.count(verdict) for report in reports)) for verdict in VERDICT_COLUMNS)
+    return (f"| {label} | {sum(len(report.results) for report in reports)} | {counts} | "
+            f"{sum(len(report.flagged) for report in reports)} | {sum(report.seconds for report in reports):.1f} |")
+
+
+def equivalence_reason(exercise: Exercise, result: MutantResult) -> str:
+    """Why a mutant that the check passes is equivalent: the recorded reason, a scored exercise's score, or a
+    model's equal configs; 'NO REASON RECORDED' flags a probe-equal mutant nobody has reasoned about yet."""
+    mutant = result.mutant
+    recorded = EQUIVALENCE_REASONS.get((mutant.exercise_id, mutant.function_name, mutant.original, mutant.replacement))
+    if recorded:
+        return recorded
+    if isinstance(exercise, ScoredFunctionExercise):
+        return f"a scored exercise, and the mutant's output still reaches the bar ({result.message.strip()})"
+    if isinstance(exercise, ModelExercise):
+        return "the mutant builds a model whose every layer config equals the reference's"
+    return (f"equal to the reference within {EQUIVALENCE_TOLERANCE:g} on all {len(PROBE_STYLES)} probes per case; "
+            "NO REASON RECORDED")
+
+
 def markdown_report(reports: list[ExerciseReport], chapters: list[int]) -> str:
-    """The whole report: totals per exercise, real gaps, likely equivalent mutants and suspicious messages."""
+    """The whole report: totals per exercise and chapter, real gaps, equivalent mutants and suspicious messages."""
     lines = [f"# Mutation report: chapters {', '.join(f'{chapter:02d}' for chapter in chapters)}", "",
-             "Generated by `python tests/run_mutation_report.py` (issue 21 §1). Operators: "
-             + ", ".join(f"`{operator.name}`" for operator in OPERATORS) + ".", "",
-             "| exercise | generated | rejected | likely equivalent | SURVIVED | broken | flagged messages | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"Generated by `python tests/run_mutation_report.py --chapters {','.join(map(str, chapters))}` "
+             "(issue 21 §1). Operators: " + ", ".join(f"`{operator.name}`" for operator in OPERATORS) + ".", "",
+             "Function exercises: each mutant runs through `checks.check`; one the check passes is equivalent when it "
+             "equals the reference on seeded probe inputs (with the reason below), else SURVIVED. Scored exercises: "
+             "a mutant whose output reaches the bar is a valid answer. Model exercises: the mutant's model is built "
+             "untrained and compared with the reference layer by layer (`diagnostics.summarise_model` and "
+             "`diff_models`, what `ModelExercise.judge` does before it scores); one that passes is equivalent when "
+             "every layer config equals the reference's.", "", "## Per chapter", ""] + TABLE_HEADER
+    for chapter in chapters:
+        prefix = f"ch{chapter:02d}."
+        lines.append(table_row(f"ch{chapter:02d}", [report for report in reports
+                                                      if report.exercise_id.startswith(prefix)]))
+    lines.append(table_row("**total**", reports))
+    lines += ["", "## Per exercise", ""] + TABLE_HEADER
     for report in reports:
-        lines.append(f"| {report.exercise_id} | {len(report.results)} | {report.count(REJECTED)} | "
-                     f"{report.count(LIKELY_EQUIVALENT)} | {report.count(SURVIVED)} | {report.count(BROKEN)} | "
-                     f"{len(report.flagged)} | {report.seconds:.1f} |")
-    lines.append(f"| **total** | {sum(len(report.results) for report in reports)} | "
-                 + " | ".join(str(sum(report.count(verdict) for report in reports))
-                              for verdict in (REJECTED, LIKELY_EQUIVALENT, SURVIVED, BROKEN))
-                 + f" | {sum(len(report.flagged) for report in reports)} | "
-                   f"{sum(report.seconds for report in reports):.1f} |")
+        if report.not_mutated:
+            lines.append(f"| {report.exercise_id} | not mutated: {report.not_mutated} | | | | | | |")
+        else:
+            lines.append(table_row(report.exercise_id, [report]))
+    lines.append(table_row("**total**", reports))
     lines += ["", "## SURVIVED: real gaps (the check passes a mutant that differs on a probe input)", ""]
     lines += gap_lines(reports) or ["None."]
-    lines += ["", "## Likely equivalent (the check passes; the outputs equal the reference's on every probe)", ""]
+    lines += ["", "## Equivalent (the check passes, and the mutant is a right answer), with the reason", ""]
     lines += [f"- {result.mutant.exercise_id}, `{result.mutant.operator.name}`, {result.mutant.location}: "
-              f"equal to the reference within {EQUIVALENCE_TOLERANCE:g} on all {len(PROBE_STYLES)} probes per case"
+              f"{equivalence_reason(checks.get_exercise(report.exercise_id), result)}"
               for report in reports for result in report.results if result.verdict == LIKELY_EQUIVALENT] or ["None."]
     lines += ["", "## Messages that may name the wrong cause", "",
-              "Heuristics: the message names a topic (overflow, shape/broadcasting, dtype, axis) that the mutant's "
-              "operator cannot cause at that site; or its \"Likely mistake:\" line names a declared mistake whose "
-              "function differs from the mutant on a probe input (it matched on the cases only by coincidence).", ""]
+              "Heuristics: the message names a topic (overflow, shape/broadcasting, dtype, axis, `*` for `@`) that the "
+              "mutant's operator cannot cause at that site; or its \"Likely mistake:\" line names a declared mistake "
+              "whose function differs from the mutant on a probe input (it matched on the cases only by coincidence); "
+              "or a model diff names as first difference a layer field the operator cannot change.", ""]
     lines += flagged_lines(reports) or ["None."]
     broken = [result for report in reports for result in report.results if result.verdict == BROKEN]
     if broken:
@@ -801,17 +1349,21 @@ def flagged_lines(reports: list[ExerciseReport]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: `--chapters 1,2,3 --out tests/mutation_report.md`."""
+    """Command line: `--chapters 1,2,3,4,6,7,8 --out tests/mutation_report.md`."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Mutation report for the references of function exercises.")
-    parser.add_argument("--chapters", default="1,2,3", help="comma-separated chapter numbers")
+    parser = argparse.ArgumentParser(description="Mutation report for the references of the exercises.")
+    parser.add_argument("--chapters", default="1,2,3,4,6,7,8", help="comma-separated chapter numbers")
     parser.add_argument("--out", default="tests/mutation_report.md", help="where to write the Markdown report")
     options = parser.parse_args(argv)
     chapters = [int(text) for text in options.chapters.split(",") if text.strip()]
     reports = []
-    for exercise in function_exercises(chapters):
+    for exercise in covered_exercises(chapters):
         report = run_exercise(exercise)
+        if report.not_mutated:
+            print(f"{report.exercise_id}: not mutated ({report.not_mutated})", flush=True)
+            reports.append(report)
+            continue
         print(f"{report.exercise_id}: {len(report.results)} mutants, {report.count(REJECTED)} rejected, "
               f"{report.count(LIKELY_EQUIVALENT)} likely equivalent, {report.count(SURVIVED)} survived, "
               f"{report.count(BROKEN)} broken, {len(report.flagged)} flagged ({report.seconds:.1f} s)", flush=True)

@@ -1,4 +1,4 @@
-"""Write the mutation report: `python tests/run_mutation_report.py --chapters 1,2,3 --out tests/mutation_report.md`."""
+"""Write the mutation report: `python tests/run_mutation_report.py --chapters 1,2,3,4,6,7,8 --out tests/mutation_report.md`."""
 
 import os
 import pathlib

@@ -202,7 +202,7 @@ MISTAKES = {
     ],
     "ch01.relu": [
         (relu_builtin_max, "error", ["built-in `max`", "np.maximum"]),
-        (relu_numpy_max, "failed", ["Wrong shape", "reduced"]),
+        (relu_numpy_max, "failed", ["Wrong shape", "is a reduction"]),
         (relu_in_place, "failed", ["changed its input array", "in place"]),
         (relu_minimum, "failed", ["np.minimum"]),
         (np.abs, "failed", ["np.abs"]),

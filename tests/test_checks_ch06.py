@@ -242,6 +242,25 @@ def test_discriminator_with_sigmoid_is_rejected():
     assert result.status == "failed" and "sigmoid" in result.message, result.message
 
 
+def test_discriminator_declaring_31_rows_is_named():
+    """'same' stride-2 convolutions give 16x16 maps from 31 rows too, so the layer diff passes: the score names it."""
+    reference = ch06.build_discriminator_reference_model()
+    model = keras.Sequential([keras.Input(shape=(31, 32, 3))] + [
+        type(layer).from_config(layer.get_config()) for layer in reference.layers])
+    result = checks.check("ch06.discriminator", model, record=False)
+    assert result.status == "failed" and "input shape is (None, 31, 32, 3)" in result.message, result.message
+
+
+def test_missing_modes_names_the_wrong_classes_not_a_shape():
+    """A list of classes has no fixed shape: a wrong list names the classes listed wrongly."""
+    result = checks.check("ch06.missing_modes", lambda labels, num_classes, share: list(range(num_classes)),
+                          record=False)
+    assert result.status == "failed"
+    assert "Wrong classes" in result.message and "listed but not missing: [1, 7, 9]" in result.message, \
+        result.message
+    assert "Wrong shape" not in result.message and "broadcast" not in result.message, result.message
+
+
 # ----------------------------------------------------------------- the course helpers used by the chapter
 
 

@@ -129,6 +129,13 @@ def flags_one_block_too_many(layer_types, num_top_blocks):
     return [index >= start and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
 
 
+def flags_unfreezing_everything_when_all_blocks_are_asked(layer_types, num_top_blocks):
+    conv_positions = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    start = conv_positions[-num_top_blocks] if 0 < num_top_blocks < len(conv_positions) else (
+        0 if num_top_blocks > 0 else len(layer_types))
+    return [index >= start and kind != "BatchNormalization" for index, kind in enumerate(layer_types)]
+
+
 MISTAKES = {
     "ch07.count_parameters": [
         (count_moving_statistics_as_trainable, "failed", ["moving mean and variance are counted as trainable"]),
@@ -140,6 +147,7 @@ MISTAKES = {
         (flags_unfreezing_batch_norm, "failed", ["BatchNormalization layers of the unfrozen blocks"]),
         (flags_unfreezing_the_bottom, "failed", ["*bottom* blocks"]),
         (flags_one_block_too_many, "failed", ["one block too many"]),
+        (flags_unfreezing_everything_when_all_blocks_are_asked, "failed", ["before the first Conv2D"]),
     ],
 }
 
@@ -255,6 +263,16 @@ def test_untrained_transfer_model_fails_on_accuracy():
     result = checks.check("ch07.transfer_model", build_transfer_model(), record=False)
     assert result.status == "failed"
     assert "architecture is right" in result.message, result.message
+
+
+def test_transfer_model_declaring_two_input_channels_is_named():
+    """Keras lets the frozen base run on a declared (28, 28, 2) input, so the layer diff passes: the score names it."""
+    base = ch07.build_frozen_base_reference()
+    inputs = keras.Input(shape=(28, 28, 2))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(base(inputs, training=False)))
+    result = checks.check("ch07.transfer_model", model, record=False)
+    assert result.status == "failed"
+    assert "input shape is (None, 28, 28, 2)" in result.message, result.message
 
 
 # ----------------------------------------------------------------- predicting new digits (scored functions)

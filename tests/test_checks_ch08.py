@@ -108,6 +108,23 @@ def attention_scaled_by_d(query, key, value):
     return weights / weights.sum(axis=1, keepdims=True) @ value
 
 
+def attention_without_max_subtraction(query, key, value):
+    weights = np.exp(np.asarray(query) @ np.asarray(key).T / np.sqrt(np.shape(key)[1]))
+    return weights / weights.sum(axis=1, keepdims=True) @ value
+
+
+def attention_minus_global_max(query, key, value):
+    scores = np.asarray(query) @ np.asarray(key).T / np.sqrt(np.shape(key)[1])
+    weights = np.exp(scores - scores.max())
+    return weights / weights.sum(axis=1, keepdims=True) @ value
+
+
+def attention_minus_row_min(query, key, value):
+    scores = np.asarray(query) @ np.asarray(key).T / np.sqrt(np.shape(key)[1])
+    weights = np.exp(scores - scores.min(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True) @ value
+
+
 def auc_strict(labels, scores):
     labels, scores = np.asarray(labels), np.asarray(scores)
     return float(np.mean(scores[labels == 1][:, None] > scores[labels == 0][None, :]))
@@ -132,6 +149,9 @@ MISTAKES = {
         (attention_softmax_over_queries, "failed", ["over the queries"]),
         (attention_scaled_by_d, "failed", ["divided by d instead"]),
         (lambda q, k, v: np.asarray(q) @ np.asarray(k).T / np.sqrt(np.shape(k)[1]) @ v, "failed", ["no softmax"]),
+        (attention_without_max_subtraction, "failed", ["no max subtraction"]),
+        (attention_minus_global_max, "failed", ["maximum of *all* the scores"]),
+        (attention_minus_row_min, "failed", ["each row's minimum"]),
     ],
     "ch08.anomaly_threshold": [
         (lambda errors, rate: np.percentile(errors, 100 * rate), "failed", ["wrong tail"]),

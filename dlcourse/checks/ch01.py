@@ -168,6 +168,7 @@ neuron_output = FunctionExercise(
         Case("a negative bias", (np.array([0.5, -1.0]), np.array([2.0, 1.0]), -1.5)),
         Case("zero weights (only the bias counts)", (np.array([4.0, -2.0, 7.0]), np.zeros(3), 0.7)),
         Case("a large weighted sum", (np.array([10.0, 20.0]), np.array([30.0, 40.0]), 1.0)),
+        Case("a slightly negative weighted sum (z = -0.3)", (np.array([1.0, 2.0]), np.array([0.4, -0.5]), 0.3)),
     ],
     mistakes=[
         Mistake("the bias is missing: add `bias` to the weighted sum before the activation.",

@@ -291,6 +291,11 @@ best_learning_rate = FunctionExercise(
         Case("a sweep whose largest rate diverged to infinity (inf, no NaN)",
              (_INFINITE_RATES, _INFINITE_TRAINING, _INFINITE_VALIDATION)),
         Case("a single learning rate", ([0.01], [[0.5, 0.4]], [[0.6, 0.5]])),
+        Case("a noisy sweep of five rates where the best epoch, the last epoch and the training loss each pick another "
+             "rate", ([0.3, 0.1, 0.03, 0.01, 0.003],
+                      [[0.3, 0.93, 0.5], [0.21, 0.61, 0.38], [0.2, 0.59, 0.64], [0.9, 0.11, 0.86], [0.69, 0.35, 0.43]],
+                      [[0.43, 0.99, 0.52], [0.38, 0.64, 0.48], [0.29, 0.77, 0.75], [0.98, 0.31, 0.93],
+                       [0.84, 0.4, 0.58]])),
     ],
     mistakes=[
         Mistake("you picked by the *training* loss; the best learning rate is the one with the lowest *validation* loss "

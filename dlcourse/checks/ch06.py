@@ -38,7 +38,7 @@ def reference_tile_images(images, num_rows, num_cols):
 def reference_missing_modes(predicted_labels, num_classes, minimum_share):
     """The classes (sorted list of ints) that receive less than `minimum_share` of the predictions."""
     counts = np.bincount(np.asarray(predicted_labels, dtype=int), minlength=num_classes)
-    shares = counts / max(len(predicted_labels), 1)
+    shares = counts / len(predicted_labels)
     return [int(label) for label in np.flatnonzero(shares < minimum_share)]
 
 
@@ -365,6 +365,25 @@ def _missing_modes_among_predicted(labels, num_classes, minimum_share):
     return [int(value) for value, count in zip(values, counts) if count / len(labels) < minimum_share]
 
 
+def _compare_class_lists(expected, got):
+    """'' when the answer lists the expected classes; else which classes are listed wrongly (a list of classes has
+    no fixed shape, so a different length is not a shape problem)."""
+    try:
+        listed = [int(label) for label in np.asarray(got).reshape(-1)] if np.ndim(got) <= 1 else None
+    except (TypeError, ValueError):
+        listed = None
+    if listed is None or sorted(listed) == sorted(expected):
+        return diagnostics.compare_values(expected, got)
+    extra = sorted(set(listed) - set(expected))
+    absent = sorted(set(expected) - set(listed))
+    details = []
+    if extra:
+        details.append(f"listed but not missing: {extra}")
+    if absent:
+        details.append(f"missing but not listed: {absent}")
+    return f"Wrong classes: expected {expected}, got {listed} ({'; '.join(details) or 'a class listed twice'})."
+
+
 missing_modes = FunctionExercise(
     exercise_id="ch06.missing_modes",
     title="Detect mode collapse: the classes a generator (almost) never produces",
@@ -399,6 +418,7 @@ missing_modes = FunctionExercise(
                 lambda labels, num_classes, share: [int(c) for c in np.flatnonzero(
                     np.bincount(np.asarray(labels, dtype=int), minlength=num_classes) / len(labels) >= share)]),
     ],
+    compare=_compare_class_lists,
 )
 
 # ------------------------------------------------------------------ exercises: a generator and a discriminator
@@ -444,6 +464,10 @@ def score_generator_model(model):
 
 def score_discriminator_model(model):
     """1.0 when 8 random images give 8 finite logits of shape (8, 1)."""
+    input_shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape
+    if input_shape != (None, 32, 32, 3):
+        return 0.0, (f"Your discriminator's input shape is {input_shape}; the images are 32x32 with 3 colour "
+                     "channels, (None, 32, 32, 3): start from `keras.Input(shape=(32, 32, 3))`.")
     images = np.random.default_rng(0).uniform(-1, 1, size=(8, 32, 32, 3)).astype("float32")
     logits = np.asarray(model.predict(images, verbose=0))
     if logits.shape != (8, 1):

@@ -284,6 +284,10 @@ count_parameters = FunctionExercise(
 
 def score_transfer_model(model):
     """Accuracy on the 1000 held-out MNIST test digits of dlcourse/checks/heldout (not in the lesson's data)."""
+    input_shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else model.input_shape
+    if input_shape != (None, 28, 28, 1):
+        return 0.0, (f"Your model's input shape is {input_shape}; the digits are 28x28 grey images with one channel, "
+                     "(None, 28, 28, 1): start from `keras.Input(shape=(28, 28, 1))`, the base's input shape.")
     test_images, test_labels = _heldout_scoring_digits()
     probabilities = np.asarray(model.predict(_scale(test_images), batch_size=500, verbose=0))
     if not np.all(np.isfinite(probabilities)):
@@ -342,6 +346,15 @@ def _one_block_too_many(layer_types, num_top_blocks):
     return reference_trainable_flags(layer_types, num_top_blocks + 1)
 
 
+def _unfreezes_layers_before_the_first_block(layer_types, num_top_blocks):
+    """With every block unfrozen, the layers before the first Conv2D (the input, Rescaling) are unfrozen too."""
+    flags = reference_trainable_flags(layer_types, num_top_blocks)
+    starts = [index for index, kind in enumerate(layer_types) if kind == "Conv2D"]
+    if num_top_blocks < len(starts):
+        return flags
+    return [kind != "BatchNormalization" for kind in layer_types]
+
+
 trainable_flags = FunctionExercise(
     exercise_id="ch07.trainable_flags",
     title="Choose what to unfreeze for fine-tuning: the top blocks, with BatchNormalization kept frozen",
@@ -361,6 +374,7 @@ trainable_flags = FunctionExercise(
         Case("a deeper base with a Dense top, 1 top block", (_DEEPER_TYPES, 1)),
         Case("a deeper base, 3 top blocks", (_DEEPER_TYPES, 3)),
         Case("the chapter's base, 0 blocks (feature extraction: everything frozen)", (_BASE_TYPES, 0)),
+        Case("a deeper base, all 4 blocks (the Rescaling before the first Conv2D is in no block)", (_DEEPER_TYPES, 4)),
     ],
     mistakes=[
         Mistake("the BatchNormalization layers of the unfrozen blocks are unfrozen too. Keep them frozen: a frozen "
@@ -371,6 +385,9 @@ trainable_flags = FunctionExercise(
                 _unfreezes_bottom_blocks),
         Mistake("one block too many is unfrozen: with `num_top_blocks` = k, the first trainable layer is the k-th "
                 "Conv2D from the end.", _one_block_too_many),
+        Mistake("with every block unfrozen, the layers before the first Conv2D (the input, Rescaling) are unfrozen "
+                "too. They are in no block: the first trainable layer is the first Conv2D.",
+                _unfreezes_layers_before_the_first_block),
     ],
 )
 

@@ -114,6 +114,12 @@ _V_5x1 = np.round(_attention_rng.normal(size=(5, 1)), 2)
 _V_5x3 = np.round(_attention_rng.normal(size=(5, 3)), 2)
 
 
+# Scores of +-800: row 1 spans 1600 (np.exp overflows without a shift, or shifted by the row minimum), row 2 lies
+# 1600 below row 1's maximum (shifted by the maximum of all the scores, it underflows to 0 / 0).
+_Q_HUGE = np.array([[40.0, 0.0, -40.0, 0.0], [-40.0, -40.0, -40.0, 0.0]])
+_K_HUGE = 40.0 * np.eye(3, 4)
+
+
 def _softmax_rows(scores, axis=1):
     weights = np.exp(scores - scores.max(axis=axis, keepdims=True))
     return weights / weights.sum(axis=axis, keepdims=True)
@@ -122,6 +128,14 @@ def _softmax_rows(scores, axis=1):
 def _attention_with(query, key, value, scale, axis=1):
     query, key, value = (np.asarray(array, dtype=float) for array in (query, key, value))
     return _softmax_rows(query @ key.T / scale(key.shape[-1]), axis) @ value
+
+
+def _attention_shifted_by(query, key, value, shift):
+    """Attention whose softmax subtracts `shift(scores)` instead of each row's maximum."""
+    query, key, value = (np.asarray(array, dtype=float) for array in (query, key, value))
+    scores = query @ key.T / np.sqrt(key.shape[-1])
+    weights = np.exp(scores - shift(scores))
+    return (weights / weights.sum(axis=1, keepdims=True)) @ value
 
 
 scaled_dot_product_attention = FunctionExercise(
@@ -142,6 +156,8 @@ scaled_dot_product_attention = FunctionExercise(
         Case("3 queries, 5 keys of size 8 (two rows of the queries equal), values of size 3",
              (np.vstack([_Q_1x8, _Q_1x8, -_Q_1x8]), _K_5x8, _V_5x3)),
         Case("large scores (inputs times 12): the softmax must not overflow", (12 * _Q_2x4, 12 * _K_3x4, _V_3x2)),
+        Case("scores of +-800: one row spans 1600, the other lies 1600 below the first row's maximum",
+             (_Q_HUGE, _K_HUGE, _V_3x2)),
     ],
     mistakes=[
         Mistake("the scores are not divided by sqrt(d): with d = key.shape[-1], use `query @ key.T / np.sqrt(d)`, "
@@ -156,6 +172,16 @@ scaled_dot_product_attention = FunctionExercise(
                 "the keys before they multiply the values.",
                 lambda q, k, v: (np.asarray(q, float) @ np.asarray(k, float).T / np.sqrt(np.shape(k)[-1]))
                 @ np.asarray(v, float)),
+        Mistake("no max subtraction in the softmax: np.exp of a score above about 709 overflows to infinity "
+                "(infinity / infinity = NaN). Subtract each row's maximum, `scores.max(axis=1, keepdims=True)`, "
+                "before np.exp.",
+                lambda q, k, v: _attention_shifted_by(q, k, v, lambda scores: 0.0)),
+        Mistake("the softmax subtracts the maximum of *all* the scores, not each row's: a row far below the "
+                "largest score underflows to 0 / 0 = NaN. Use `scores.max(axis=1, keepdims=True)`.",
+                lambda q, k, v: _attention_shifted_by(q, k, v, lambda scores: scores.max())),
+        Mistake("the softmax subtracts each row's minimum instead of its maximum: when a row's scores span more "
+                "than about 709, np.exp of the largest shifted score overflows. Use `scores.max(axis=1, keepdims=True)`.",
+                lambda q, k, v: _attention_shifted_by(q, k, v, lambda scores: scores.min(axis=1, keepdims=True))),
     ],
 )
 

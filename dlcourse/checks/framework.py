@@ -206,7 +206,8 @@ class FunctionExercise(Exercise):
     def _judge_output(self, case: Case, got: Any, outputs: list[Any]) -> None:
         """Raise CheckFailed when the output on this case differs from the reference's."""
         expected = self.reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-        problem = self.compare(expected, got)
+        with diagnostics.case_inputs(case.args, case.kwargs):
+            problem = self.compare(expected, got)
         if problem:
             raise CheckFailed(self._failure_message(case, problem, got, outputs))
 
@@ -226,8 +227,9 @@ class FunctionExercise(Exercise):
             if index == 0:
                 return NotAttempted()
             return StudentCodeError(f"On {case.description}: your function raised NotImplementedError.")
+        input_shapes = diagnostics.array_shapes(tuple(case.args) + tuple(case.kwargs.values()))
         return StudentCodeError(f"On {case.description} ({diagnostics.describe_arguments(case.args)}):\n"
-                                + diagnostics.explain_exception_record(record))
+                                + diagnostics.explain_exception_record(record, input_shapes))
 
     def _failure_message(self, case: Case, problem: str, got: Any, outputs: list[Any]) -> str:
         """A failure message: the input, what is wrong, and the named mistake if it matches on every case."""
@@ -243,6 +245,40 @@ class FunctionExercise(Exercise):
                 if wrong_axis:
                     lines.append(wrong_axis)
         return "\n".join(lines)
+
+
+def short_error(exception: BaseException, limit: int = 300) -> str:
+    """`Type: diagnosis` of an exception, without TensorFlow's quoted frames and wrappers, cut to `limit` characters."""
+    type_name = type(exception).__name__
+    return f"{type_name}: {collect.trim_error_message(collect.text_of(exception), type_name, limit)}"
+
+
+NO_EVIDENCE_PREFIX = "The check found no specific cause. What the exercise asks for, to compare with what you did: "
+
+
+def gather_evidence(tests: tuple, *observed: Any) -> list[str]:
+    """The advice of each evidence test that found its cause in what was observed (a test that raises found none)."""
+    found = []
+    for test in tests:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                advice = test(*observed)
+        except Exception:
+            advice = ""
+        if advice:
+            found.append(str(advice))
+    return found
+
+
+def low_score_message(score_line: str, evidence: list[str], advice: str) -> str:
+    """A low score: the score, then the causes the check observed; only without any, the exercise's own recipe,
+    offered as a checklist rather than as a diagnosis."""
+    if evidence:
+        return "\n".join([score_line, *evidence])
+    if advice:
+        return f"{score_line}\n{NO_EVIDENCE_PREFIX}{advice}"
+    return score_line
 
 
 def numpy_only_message(calls: list[dict[str, str]]) -> str:
@@ -272,6 +308,7 @@ class ScoredFunctionExercise(FunctionExercise):
     minimum_score: float = 0.0
     metric_name: str = "score"
     low_score_advice: str = ""
+    low_score_evidence: tuple = ()  # functions (case, output) -> advice, or '' when they find no evidence for it
     time_limit_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -291,12 +328,13 @@ class ScoredFunctionExercise(FunctionExercise):
                 score, problem = self.score_output(case, got)
         except Exception as exception:
             raise CheckFailed(f"On {case.description}: your result could not be used "
-                              f"({type(exception).__name__}: {diagnostics.short_text(exception, 200)}).") from None
+                              f"({short_error(exception, 200)}).") from None
         if problem:
             raise CheckFailed(f"On {case.description}: {problem}")
         if not score >= self.minimum_score:
-            raise CheckFailed(f"On {case.description}: {self.metric_name} is {score:.3f}, below the required "
-                              f"{self.minimum_score:.2f}. {self.low_score_advice}".rstrip())
+            evidence = gather_evidence(self.low_score_evidence, case, got)
+            raise CheckFailed(low_score_message(f"On {case.description}: {self.metric_name} is {score:.3f}, below the "
+                                                f"required {self.minimum_score:.2f}.", evidence, self.low_score_advice))
         self._scores.append(float(score))
 
     def _success_message(self) -> str:
@@ -574,6 +612,7 @@ class ModelExercise(Exercise):
     metric_name: str = "accuracy"
     minimum_score: float = 0.0
     low_score_advice: str = ""
+    low_score_evidence: tuple = ()  # functions (model) -> advice, or '' when they find no evidence for it
     time_limit_seconds: float = 60.0
     cell_time_limit_seconds: float = 300.0  # the exercise cell trains the model
 
@@ -604,8 +643,10 @@ class ModelExercise(Exercise):
         if problem:
             raise CheckFailed(problem)
         if not score >= self.minimum_score:
-            raise CheckFailed(f"The architecture is right, but {self.metric_name} on held-out data is {score:.3f}, "
-                              f"below the required {self.minimum_score:.2f}. {self.low_score_advice}")
+            evidence = gather_evidence(self.low_score_evidence, model)
+            raise CheckFailed(low_score_message(f"The architecture is right, but {self.metric_name} on held-out data is "
+                                                f"{score:.3f}, below the required {self.minimum_score:.2f}.",
+                                                evidence, self.low_score_advice))
         return f"Architecture matches, and {self.metric_name} on held-out data is {score:.3f} (at least {self.minimum_score:.2f} needed)."
 
 
@@ -665,5 +706,5 @@ def _internal_problem(exercise_id: str, exception: BaseException) -> CheckResult
     """The result when the check itself could not evaluate the answer."""
     return CheckResult(exercise_id, "error",
                        "The check could not evaluate this answer "
-                       f"({type(exception).__name__}: {diagnostics.short_text(exception)}).\n"
+                       f"({short_error(exception)}).\n"
                        "Make sure the answer has the type the exercise asks for.")
