@@ -1,7 +1,8 @@
 """Plotting helpers shared by the chapters: activation curves, decision boundaries, training curves, image grids.
 
-Matplotlib only: this module never imports TensorFlow or Keras. Every function gives each of its
-axes a title and labelled axes, and returns the matplotlib Figure (or the Axes when given `ax=`).
+Matplotlib only: this module never imports TensorFlow or Keras. Importing it sets the course's colour-blind-safe
+colour cycle. Every function gives each of its axes a title and labelled axes (image thumbnails get a title and
+no axes), and returns the matplotlib Figure (or the Axes when given `ax=`).
 """
 
 from __future__ import annotations
@@ -9,15 +10,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-# Colour-blind friendly colours (Okabe-Ito), one per class.
-CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# The course's colour-blind-safe colour cycle: matplotlib's "petroff10" (matplotlib >= 3.10; the same ten
+# colours are spelled out for older versions). Importing this module makes it matplotlib's default cycle,
+# so "C0", "C1", ... and every plt.plot in a notebook use it; class colours come from it too.
+PETROFF10 = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581",
+             "#92dadd")
+COLOUR_CYCLE = tuple(matplotlib.style.library["petroff10"]["axes.prop_cycle"].by_key()["color"]
+                     if "petroff10" in matplotlib.style.library else PETROFF10)
+CLASS_COLOURS = COLOUR_CYCLE
 CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def use_course_colours() -> None:
+    """Make the course's colour-blind-safe cycle matplotlib's default colour cycle."""
+    matplotlib.rcParams["axes.prop_cycle"] = cycler(color=COLOUR_CYCLE)
+
+
+use_course_colours()
 
 
 def _class_colour(index: int) -> str:
@@ -239,16 +256,13 @@ def plot_image_grid(
             continue
         image = images[index]
         axes.imshow(image, cmap="gray_r" if image.ndim == 2 else None)
-        axes.set_xticks([])
-        axes.set_yticks([])
+        axes.set_axis_off()
         if predicted_labels is None:
             axes.set_title(f"true {name(true_labels[index])}", fontsize=9)
         else:
             correct = true_labels[index] == predicted_labels[index]
             axes.set_title(f"true {name(true_labels[index])}\npred {name(predicted_labels[index])}", fontsize=9,
                            color="black" if correct else "red")
-        axes.set_xlabel("x (pixels)", fontsize=7)
-        axes.set_ylabel("y (pixels)", fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -288,7 +302,7 @@ def plot_computational_graph(
         if name in values:
             below.append((values[name], "black"))
         if name in gradients:
-            below.append((gradients[name], "#D55E00"))
+            below.append((gradients[name], _class_colour(2)))
         for offset, (text, colour) in enumerate(below):
             axes.text(x, y - 0.32 - 0.22 * offset, text, ha="center", va="top", fontsize=8.5, color=colour, zorder=3)
     xs = [x for x, _, _ in nodes.values()]

@@ -36,11 +36,6 @@ WRONG_RELU = ("def relu(x):", "return max(x, 0)")
 GREEN, RED = "rgb(30, 126, 52)", "rgb(176, 42, 55)"  # the check boxes' border colours (checks/framework.py)
 RUN_ALL_TIMEOUT_MS = 600_000  # the chapter runs in about a minute; generous for a busy 2-core machine
 CHECK_TIMEOUT_MS = 120_000
-# TensorFlow's start-up lines, which it writes to stderr before any setting can hide them (chapter 01's setup
-# section explains them): C++ log lines ("I0000 00:00:... port.cc:153] oneDNN custom operations are on ...").
-TENSORFLOW_START_UP_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)"
-                                      r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] "
-                                      r"|To enable the following instructions: )")
 # The texts of the notebook's input prompts: "[ ]:" not run, "[*]:" running or queued, "[7]:" run.
 PROMPTS_JS = ("[...document.querySelectorAll('.jp-NotebookPanel-notebook .jp-CodeCell .jp-InputPrompt')]"
               ".map(prompt => prompt.textContent.trim())")
@@ -260,14 +255,10 @@ def test_student_runs_chapter_01_and_checks_relu_in_jupyterlab(browser, lab, art
             expect(check_output).to_contain_text(f"{exercise_id}: not attempted")
         all_output = "\n".join(notebook.locator(".jp-OutputArea").all_text_contents())
         assert "Traceback" not in all_output  # an exception's output (JupyterLab shows it as stderr)
-        # The only stderr a student sees is TensorFlow's start-up lines, in the setup cell.
-        setup_cell = notebook.locator(".jp-CodeCell").first
-        stderr = setup_cell.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_text_contents()
-        unexplained = [line for line in "".join(stderr).splitlines() if not TENSORFLOW_START_UP_LINE.match(line)]
-        assert not unexplained, f"unexpected stderr in the setup cell: {unexplained}"
-        stderr_cells = notebook.locator(".jp-CodeCell").filter(
-            has=page.locator("[data-mime-type='application/vnd.jupyter.stderr']"))
-        assert stderr_cells.count() <= 1, "stderr outside the setup cell"
+        # A student sees no stderr at all: `import dlcourse` before Keras keeps TensorFlow's start-up lines out,
+        # without the test run's TF_CPP_MIN_LOG_LEVEL (this JupyterLab doesn't have it).
+        stderr = notebook.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_text_contents()
+        assert not stderr, f"a student's notebook shows stderr: {stderr[:3]}"
 
         # 5. A correct relu: the check cell shows the green "passed" box.
         exercise = cell_with(notebook, "def relu(x):")

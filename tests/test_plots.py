@@ -147,10 +147,20 @@ def test_training_history_rejects_missing_loss():
         plots.plot_training_history({"accuracy": [0.5]})
 
 
+def assert_titled_thumbnails(figure):
+    """Every axes of an image grid has a title and no axes drawn (no ticks, labels or frame)."""
+    assert isinstance(figure, Figure)
+    assert figure.axes, "figure has no axes"
+    for axes in figure.axes:
+        assert axes.get_title().strip(), "thumbnail without a title"
+        assert not axes.axison, f"thumbnail {axes.get_title()!r} draws its axes"
+        assert not axes.get_xlabel() and not axes.get_ylabel()
+
+
 def test_image_grid_marks_wrong_predictions_in_red():
     images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
     figure = plots.plot_image_grid(images, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], num_columns=3, title="Digits")
-    assert_fully_labelled(figure)
+    assert_titled_thumbnails(figure)
     assert len(figure.axes) == 5
     assert figure.axes[2].title.get_color() == "red"
     assert figure.axes[0].title.get_color() == "black"
@@ -160,8 +170,18 @@ def test_image_grid_marks_wrong_predictions_in_red():
 def test_image_grid_accepts_flat_images_without_predictions():
     images = np.zeros((4, 784), dtype=np.float32)
     figure = plots.plot_image_grid(images, np.array([7, 2, 1, 0]))
-    assert_fully_labelled(figure)
+    assert_titled_thumbnails(figure)
     assert figure.axes[0].get_images()[0].get_array().shape == (28, 28)
+
+
+def test_colour_cycle_is_petroff10_and_the_default():
+    assert plots.COLOUR_CYCLE == plots.PETROFF10
+    assert plots.CLASS_COLOURS[:2] == plots.COLOUR_CYCLE[:2]
+    assert tuple(matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]) == plots.COLOUR_CYCLE
+    if "petroff10" in matplotlib.style.library:
+        assert list(plots.COLOUR_CYCLE) == matplotlib.style.library["petroff10"]["axes.prop_cycle"].by_key()["color"]
+    line, = plt.subplots()[1].plot([0, 1], [0, 1])
+    assert line.get_color() == plots.COLOUR_CYCLE[0]
 
 
 def test_plots_module_does_not_import_tensorflow():
