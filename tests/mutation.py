@@ -36,7 +36,7 @@ import numpy as np
 from dlcourse import checks
 from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import (ChoiceExercise, ConfiguredObjectExercise, Exercise, FunctionExercise,
-                                       ModelExercise, ScoredFunctionExercise)
+                                       DesignExercise, ModelExercise, ScoredFunctionExercise)
 
 EQUIVALENCE_TOLERANCE = 1e-9
 # Mutants reasoned to be equivalent: (exercise id, mutated function, original, replacement) -> why.
@@ -1202,6 +1202,9 @@ def not_mutated_reason(exercise: Exercise) -> str:
     if isinstance(exercise, ConfiguredObjectExercise):
         return (f"a configured `{exercise.expected_class or exercise.expected_type}`: the answer is an object whose "
                 "attributes are judged, there is no reference code to mutate")
+    if isinstance(exercise, DesignExercise):
+        return ("a design task: any architecture within the stated constraints is a valid answer, so a mutant of the "
+                "example design is not wrong as such; the constraint checks are unit-tested")
     if isinstance(exercise, ScoredFunctionExercise) and mutation_reference(exercise) is None:
         return ("a scored exercise without a reference function: the answer trains a Keras model (too slow for the "
                 "harness) and only its predictions are scored")

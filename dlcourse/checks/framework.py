@@ -650,6 +650,86 @@ class ModelExercise(Exercise):
         return f"Architecture matches, and {self.metric_name} on held-out data is {score:.3f} (at least {self.minimum_score:.2f} needed)."
 
 
+@dataclasses.dataclass
+class DesignExercise(ModelExercise):
+    """A design task: the student's own trained model, judged by stated constraints (input and output shape, a
+    parameter budget, the kind of layer asked for), then scored on held-out data. No architecture is imposed:
+    `build_reference` is one example design within the constraints (the solution's), used only for tests."""
+
+    max_parameters: int = 0
+    input_shape: tuple = ()            # per example, e.g. (28, 28, 1)
+    output_shape: tuple = ()           # per example, e.g. (10,)
+    required_layers: tuple = ()        # Keras layer class names; at least one must appear, e.g. ("Conv2D",)
+    required_layers_description: str = ""  # how the task names them, e.g. "a convolutional layer"
+
+    def judge(self, collected: dict[str, Any]) -> str:
+        """Load the saved model safely, check it against the task's constraints, then score it on held-out data."""
+        answer, record = collected["answer"], collected.get("model") or {}
+        if not record.get("is_model"):
+            raise CheckFailed(diagnostics.describe_not_model_record(answer))
+        if not record.get("built"):
+            raise CheckFailed("Your model is not built yet: start it with `keras.Input(shape=...)` and train it with `fit`.")
+        if record.get("save_error"):
+            raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
+                              "Build it from Keras' built-in layers.")
+        model = load_model_safely(record["keras_file"], expected_parameters=self.max_parameters)
+        problem = self.constraint_problem(model)
+        if problem:
+            raise CheckFailed(problem)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score, problem = self.score_model(model)
+        except Exception as exception:
+            raise StudentCodeError("Evaluating your model raised an error.\n" + diagnostics.explain_exception(exception)) from None
+        if problem:
+            raise CheckFailed(problem)
+        size = f"{_parameter_count(model):,} parameters, within the budget of {self.max_parameters:,}"
+        if not score >= self.minimum_score:
+            evidence = gather_evidence(self.low_score_evidence, model)
+            raise CheckFailed(low_score_message(f"Your design meets the constraints ({size}), but {self.metric_name} on "
+                                                f"held-out data is {score:.3f}, below the required "
+                                                f"{self.minimum_score:.2f}.", evidence, self.low_score_advice))
+        return (f"Your design meets the constraints ({size}), and {self.metric_name} on held-out data is {score:.3f} "
+                f"(at least {self.minimum_score:.2f} needed).")
+
+    def constraint_problem(self, model: Any) -> str:
+        """What breaks the task's constraints ('' if nothing): input or output shape, parameter budget, layer kind."""
+        inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
+        if len(inputs) != 1 or len(outputs) != 1:
+            return f"The task asks for a model with one input and one output; yours has {len(inputs)} and {len(outputs)}."
+        input_shape, output_shape = tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])
+        if input_shape != tuple(self.input_shape):
+            return (f"Your model's input shape (per example) is {input_shape}; the task's data has shape "
+                    f"{tuple(self.input_shape)}: start with `keras.Input(shape={tuple(self.input_shape)})`.")
+        if output_shape != tuple(self.output_shape):
+            return (f"Your model's output shape (per example) is {output_shape}; the task needs "
+                    f"{tuple(self.output_shape)}.")
+        count = _parameter_count(model)
+        if count is None or count > self.max_parameters:
+            largest = max(model.layers, key=lambda layer: layer.count_params(), default=None)
+            where = (f" Its largest layer is `{largest.name}` ({type(largest).__name__}, "
+                     f"{largest.count_params():,} parameters).") if largest is not None else ""
+            return f"Your model has {count:,} parameters, over the task's budget of {self.max_parameters:,}.{where}"
+        if self.required_layers:
+            names = {type(layer).__name__ for layer in _all_layers(model)}
+            if not names & set(self.required_layers):
+                wanted = self.required_layers_description or " or ".join(self.required_layers)
+                return (f"The task asks for {wanted} ({', '.join(self.required_layers)}); your model has none "
+                        f"(its layers: {', '.join(sorted(names))}).")
+        return ""
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """Every layer of a model, nested models' layers included."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found.extend(_all_layers(layer))
+    return found
+
+
 def _parameter_count(model: Any) -> int | None:
     """A built model's parameter count, or None when it can't be counted."""
     try:
