@@ -1,4 +1,9 @@
-"""`dlcourse bench`: run notebooks as nbval does and report wall time, pass/fail and headline metrics."""
+"""`dlcourse bench`: run notebooks as nbval does and report wall time, pass/fail and headline metrics.
+
+Each notebook gets a fresh kernel (over ipc sockets, its output discarded) that is shut down when the notebook
+ends, so only one kernel's memory is ever in use. Progress shows on stderr with tqdm: a live bar on a terminal,
+else one line as each notebook starts.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ import dataclasses
 import io
 import os
 import pathlib
+import sys
 import tempfile
+import threading
+import time
+from typing import Any, Sequence
 
 from dlcourse import execution, metrics
 
@@ -38,6 +47,8 @@ def bench_notebook(path: pathlib.Path, budget_seconds: float = BUDGET_SECONDS) -
         os.environ[metrics.METRICS_FILE_VARIABLE] = metrics_file
         try:
             outcome = execution.execute_notebook(path)
+        except Exception as error:  # the kernel did not start or answer: this notebook fails, the others still run
+            outcome = execution.ExecutionOutcome(0.0, f"the kernel failed: {type(error).__name__}: {error}")
         finally:
             if previous is None:
                 os.environ.pop(metrics.METRICS_FILE_VARIABLE, None)
@@ -51,6 +62,104 @@ def bench_notebook(path: pathlib.Path, budget_seconds: float = BUDGET_SECONDS) -
     else:
         status = "pass"
     return BenchRow(display_name(path), round(outcome.seconds, 1), status, recorded, outcome.error)
+
+
+def bench_notebooks(paths: Sequence[pathlib.Path], budget_seconds: float = BUDGET_SECONDS,
+                    stream: Any = None) -> list[BenchRow]:
+    """Bench the notebooks one after the other, showing progress and a line per failure on stream (default: stderr)."""
+    rows = []
+    with BenchProgress(len(paths), stream) as progress:
+        for path in paths:
+            progress.start(display_name(path))
+            row = bench_notebook(path, budget_seconds)
+            rows.append(row)
+            progress.finish(failure_line(row, budget_seconds))
+    return rows
+
+
+def failure_line(row: BenchRow, budget_seconds: float) -> str:
+    """One line saying why a notebook did not pass; '' when it passed."""
+    if row.status == "fail":
+        return f"FAILED {row.notebook}: {row.error}"
+    if row.status == "over budget":
+        return f"OVER BUDGET {row.notebook}: {row.seconds:.1f} s (budget {budget_seconds:g} s)"
+    return ""
+
+
+class BenchProgress:
+    """Progress over the notebooks with tqdm (notebook, count, elapsed, ETA): a live bar refreshed every second on a
+    terminal, else one line as each notebook starts."""
+
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        """Report the progress of `total` notebooks to `stream` (default: stderr)."""
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.stopped = threading.Event()
+        self.refresher: threading.Thread | None = None
+
+    def __enter__(self) -> BenchProgress:
+        """Open the live bar where the stream is a terminal."""
+        import tqdm
+
+        if is_terminal(self.stream):
+            self.bar = tqdm.tqdm(total=self.total, desc="bench", unit="notebook", file=self.stream, dynamic_ncols=True)
+            self.refresher = threading.Thread(target=self.refresh_until_stopped, daemon=True)
+            self.refresher.start()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        """Stop refreshing and close the bar."""
+        self.stopped.set()
+        if self.refresher is not None:
+            self.refresher.join()
+        if self.bar is not None:
+            self.bar.set_postfix_str("", refresh=False)
+            self.bar.close()
+
+    def refresh_until_stopped(self) -> None:
+        """Redraw the bar every second, so that its elapsed time moves while a notebook runs."""
+        while not self.stopped.wait(self.REFRESH_SECONDS):
+            self.bar.refresh()
+
+    def start(self, notebook: str) -> None:
+        """Show that this notebook is now running."""
+        import tqdm
+
+        if self.bar is not None:
+            self.bar.set_postfix_str(notebook)
+            return
+        meter = tqdm.tqdm.format_meter(self.done, self.total, time.monotonic() - self.started, prefix="bench",
+                                       unit="notebook", postfix=f"running {notebook}", ascii=True)
+        self.write(meter)
+
+    def finish(self, failure: str) -> None:
+        """Count the notebook that just ended, and print its failure line if any."""
+        self.done += 1
+        if failure:
+            self.write(failure)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def write(self, line: str) -> None:
+        """A line on the stream, above the live bar if there is one."""
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+            return
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def is_terminal(stream: Any) -> bool:
+    """True when the stream is an interactive terminal."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def display_name(path: pathlib.Path) -> str:

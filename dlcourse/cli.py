@@ -1,4 +1,4 @@
-"""The `dlcourse` command: release, bench, progress, exercises, and grade and check (the instructor grader)."""
+"""The `dlcourse` command: release, bench, doctor, progress, exercises, and grade and check (the instructor grader)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--budget", type=float, default=120.0, help="seconds allowed per notebook (default: 120)")
 
     commands.add_parser("progress", help="show which exercises you have passed, per chapter")
+
+    doctor = commands.add_parser("doctor", help="check this environment; say what is wrong and how to fix it")
+    doctor.add_argument("--instructor", action="store_true",
+                        help="also check the instructors' tools: bubblewrap, Chromium, the browser test's packages")
 
     grade = commands.add_parser("grade", help="grade students' notebooks (files or folders) into --out")
     grade.add_argument("submissions", nargs="+", type=pathlib.Path, metavar="SUBMISSION_OR_DIR",
@@ -140,8 +144,8 @@ def sandbox_problem() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = build_parser().parse_args(argv)
-    handlers = {"release": run_release, "bench": run_bench, "progress": run_progress, "exercises": run_exercises,
-                "grade": run_grade, "check": run_check}
+    handlers = {"release": run_release, "bench": run_bench, "doctor": run_doctor, "progress": run_progress,
+                "exercises": run_exercises, "grade": run_grade, "check": run_check}
     return handlers[arguments.command](arguments)
 
 
@@ -181,18 +185,30 @@ def run_bench(arguments: argparse.Namespace) -> int:
     if missing:
         print(f"dlcourse bench: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows = []
-    for path in notebooks:
-        print(f"running {path} ...", flush=True)
-        rows.append(bench.bench_notebook(path, arguments.budget))
+    rows = bench.bench_notebooks(notebooks, arguments.budget)
     from dlcourse import progress
 
-    print()
     print(progress.format_table(bench.HEADER, bench.table_rows(rows)))
     print(f"total: {sum(row.seconds for row in rows):.1f} s for {len(rows)} notebook(s); budget {arguments.budget:g} s each")
     bench.write_table(rows, arguments.output)
     print(f"table written to {arguments.output}")
     return 0 if all(row.status == "pass" for row in rows) else 1
+
+
+def run_doctor(arguments: argparse.Namespace) -> int:
+    """Run the environment checks, one line each; exit 1 if any failed."""
+    from dlcourse import doctor
+
+    failures = 0
+    for name, check in doctor.checks(arguments.instructor):
+        finding = doctor.run_check(check)
+        print(doctor.format_finding(name, finding), flush=True)
+        failures += not finding.ok
+    if failures:
+        print(f"\n{failures} problem(s): fix them as said above, then run `dlcourse doctor` again.")
+        return 1
+    print("\nAll checks passed.")
+    return 0
 
 
 def run_progress(arguments: argparse.Namespace) -> int:
