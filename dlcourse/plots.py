@@ -268,6 +268,18 @@ def plot_image_grid(
     return figure
 
 
+GRADIENT_COLOUR = "#bd1f01"  # the red of the course's petroff10 cycle: backward-pass gradients
+
+
+def _box_edge_point(centre, half_size, towards):
+    """Where the segment from a box's centre towards a point leaves the box (all in data coordinates)."""
+    (x, y), (half_width, half_height) = centre, half_size
+    dx, dy = towards[0] - x, towards[1] - y
+    scales = [half_width / abs(dx) if dx else np.inf, half_height / abs(dy) if dy else np.inf]
+    scale = min(min(scales), 1.0)
+    return x + scale * dx, y + scale * dy
+
+
 def plot_computational_graph(
     nodes: Mapping[str, tuple[float, float, str]],
     edges: Sequence[tuple[str, str]],
@@ -279,7 +291,8 @@ def plot_computational_graph(
     """Draw a computational graph: boxes at (x, y) with a label, and arrows for the edges (forward direction).
 
     `nodes` maps a name to (x, y, label); `edges` lists (from, to) names. Optional `values` (forward pass,
-    printed in black under a box) and `gradients` (backward pass, printed in red) map node names to text.
+    printed in black) and `gradients` (backward pass, printed in red) map node names to text. Arrows run from
+    box edge to box edge; a node's texts go below its box, or above it when the node's arrows point down.
     """
     if not nodes:
         raise ValueError("nodes must contain at least one node")
@@ -291,35 +304,49 @@ def plot_computational_graph(
     axes = ax
     if axes is None:
         figure, axes = plt.subplots(figsize=(12, 4.5))
+    xs = [x for x, _, _ in nodes.values()]
+    ys = [y for _, y, _ in nodes.values()]
+    axes.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+    axes.set_ylim(min(ys) - 1.0, max(ys) + 0.8)
     box_style = {"boxstyle": "round,pad=0.35", "facecolor": "#EAF2FB", "edgecolor": _class_colour(0)}
-    for start, end in edges:
-        (x0, y0, _), (x1, y1, _) = nodes[start], nodes[end]
-        axes.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                      arrowprops={"arrowstyle": "-|>", "color": "grey", "shrinkA": 22, "shrinkB": 22, "linewidth": 1.3})
-    for name, (x, y, label) in nodes.items():
-        axes.text(x, y, label, ha="center", va="center", fontsize=10, bbox=box_style, zorder=3)
+    boxes = {name: axes.text(x, y, label, ha="center", va="center", fontsize=10, bbox=box_style, zorder=3)
+             for name, (x, y, label) in nodes.items()}
+    points_down = {start for start, end in edges if nodes[end][1] < nodes[start][1]}
+    for name, (x, y, _) in nodes.items():
         below = []
         if name in values:
             below.append((values[name], "black"))
         if name in gradients:
-            below.append((gradients[name], _class_colour(2)))
+            below.append((gradients[name], GRADIENT_COLOUR))
+        above = name in points_down
         for offset, (text, colour) in enumerate(below):
-            axes.text(x, y - 0.32 - 0.22 * offset, text, ha="center", va="top", fontsize=8.5, color=colour, zorder=3)
-    xs = [x for x, _, _ in nodes.values()]
-    ys = [y for _, y, _ in nodes.values()]
-    axes.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
-    axes.set_ylim(min(ys) - 1.0, max(ys) + 0.6)
+            shift = 0.32 + 0.22 * (len(below) - 1 - offset if above else offset)
+            axes.text(x, y + shift if above else y - shift, text, ha="center", va="bottom" if above else "top",
+                      fontsize=8.5, color=colour, zorder=3)
     axes.set_xticks([])
     axes.set_yticks([])
     for spine in axes.spines.values():
         spine.set_visible(False)
     axes.set_title(title)
-    axes.set_xlabel("forward pass: left to right (values in black); backward pass: right to left (gradients in red)")
-    axes.set_ylabel("inputs and parameters")
-    if ax is not None:
-        return ax
-    axes.figure.tight_layout()
-    return axes.figure
+    axes.set_xlabel("forward pass: left to right along the arrows (values in black); "
+                    "backward pass: right to left (gradients ∂L/∂· in red)")
+    if ax is None:
+        axes.figure.tight_layout()  # before measuring the boxes: the layout fixes the data-to-screen scale
+    renderer = axes.figure.canvas.get_renderer()
+    to_data = axes.transData.inverted()
+    half_sizes = {}
+    for name, box in boxes.items():
+        box.update_bbox_position_size(renderer)
+        (left, bottom), (right, top) = to_data.transform(box.get_bbox_patch().get_window_extent(renderer).get_points())
+        half_sizes[name] = ((right - left) / 2.0, (top - bottom) / 2.0)
+    for start, end in edges:
+        (x0, y0, _), (x1, y1, _) = nodes[start], nodes[end]
+        tail = _box_edge_point((x0, y0), half_sizes[start], (x1, y1))
+        head = _box_edge_point((x1, y1), half_sizes[end], (x0, y0))
+        axes.annotate("", xy=head, xytext=tail, zorder=2,
+                      arrowprops={"arrowstyle": "-|>", "color": "dimgrey", "shrinkA": 1, "shrinkB": 1,
+                                  "linewidth": 1.3})
+    return ax if ax is not None else axes.figure
 
 
 def plot_gradient_norms(

@@ -48,6 +48,7 @@ class Recipe:
 RECIPES = [
     Recipe("ch01.moons_classifier", "moons_model"),
     Recipe("ch02.train_two_layer_network", "train_two_layer_network"),
+    Recipe("ch03.regularised_mlp", "regularised_mlp"),
     Recipe("ch04.vertical_edge_kernel", "vertical_edge_kernel"),
     Recipe("ch04.cnn_classifier", "cnn_model"),
     Recipe("ch05.forecaster", "forecaster_model"),

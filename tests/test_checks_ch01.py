@@ -248,3 +248,63 @@ def test_count_matches_the_worked_examples():
 def test_message_shows_the_failing_input():
     result = checks.check("ch01.relu", relu_minimum)
     assert result.message.startswith("On a mix of negative, zero and positive values (array([-2. , -0.5, 0. , 0.5, 2. ]))")
+
+
+# ----------------------------------------------------------------- moons_classifier: advice only with evidence
+
+
+def linear_moons_model():
+    """The moons architecture wired as a linear classifier (least squares on the training moons): about 0.87 accurate."""
+    import pytest
+
+    keras = pytest.importorskip("keras")
+    from dlcourse import datasets
+
+    features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=0)
+    design = np.column_stack([features, np.ones(len(features))])
+    (weight_x, weight_y, offset), *_ = np.linalg.lstsq(design, 2.0 * labels - 1.0, rcond=None)
+    model = ch01.build_moons_reference_model()
+    first, second = np.zeros((2, 16), "float32"), np.zeros((16, 16), "float32")
+    first[:, 0], second[0, 0] = [weight_x, weight_y], 1.0
+    hidden_bias = np.full(16, 0.0, "float32")
+    hidden_bias[0] = offset + 10.0  # shifted so that relu keeps the linear score
+    output_kernel = np.zeros((16, 1), "float32")
+    output_kernel[0, 0] = 20.0
+    model.set_weights([first, hidden_bias, second, np.full(16, 0.01, "float32"), output_kernel,
+                       np.array([-200.0], "float32")])
+    return model
+
+
+def test_moons_underfitting_is_named_from_the_training_accuracy():
+    advice = ch01.moons_fit_advice(linear_moons_model())
+    assert "On the lesson's training moons" in advice and "underfits" in advice, advice
+
+
+def test_moons_fit_advice_needs_a_low_training_accuracy(monkeypatch):
+    model = linear_moons_model()
+    bar = ch01.MOONS_MINIMUM_ACCURACY
+    accuracies = {ch01.MOONS_TRAINING_SEED: bar + 0.005, ch01.MOONS_HELDOUT_SEED: bar - 0.01}
+    monkeypatch.setattr(ch01, "moons_accuracy", lambda model, seed: accuracies[seed])
+    assert ch01.moons_fit_advice(model) == ""  # high on both: no evidence of under- or overfitting
+    accuracies[ch01.MOONS_TRAINING_SEED] = 1.0
+    accuracies[ch01.MOONS_HELDOUT_SEED] = bar - 0.1
+    assert "overfits" in ch01.moons_fit_advice(model)
+
+
+def test_moons_low_score_shows_only_the_evidence():
+    result = checks.check("ch01.moons_classifier", linear_moons_model(), record=False)
+    assert result.status == "failed" and "below the required 0.99" in result.message, result.message
+    assert "underfits" in result.message and "Never trained" not in result.message, result.message
+    assert "The check found no specific cause" not in result.message
+
+
+def test_an_untrained_moons_model_is_named_and_not_told_to_train_longer():
+    import pytest
+
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(1)
+    model = ch01.build_moons_reference_model()
+    assert ch01.moons_fit_advice(model) == ""
+    result = checks.check("ch01.moons_classifier", model, record=False)
+    assert result.status == "failed" and "Never trained" in result.message, result.message
+    assert "underfits" not in result.message

@@ -250,11 +250,11 @@ def test_curve_diagnoses_correct_answers_pass():
 
 @pytest.mark.parametrize("answer,fragments", [
     ({"A": "good fit", "B": "underfitting", "C": "overfitting"},
-     ["A: not 'good fit'", "gap that opens", "C: not 'overfitting'", "no gap opens"]),
+     ["A: not 'good fit'", "gap that opens", "C: not 'overfitting'", "has not turned up"]),
     ({"A": "overfitting", "B": "good fit", "C": "underfitting"},
-     ["B: not 'good fit'", "too small", "C: not 'underfitting'", "as low as any model"]),
+     ["B: not 'good fit'", "too small", "C: not 'underfitting'", "lowest validation loss of the three"]),
     ({"A": "underfitting", "B": "overfitting", "C": "good fit"},
-     ["A: not 'underfitting'", "enough capacity", "B: not 'overfitting'", "both stay high"]),
+     ["A: not 'underfitting'", "capacity to spare", "B: not 'overfitting'", "both stay high"]),
 ])
 def test_curve_diagnoses_mistakes_are_explained(answer, fragments):
     result = checks.check("ch03.curve_diagnoses", answer, record=False)
@@ -267,6 +267,95 @@ def test_curve_diagnoses_needs_a_dict_of_known_choices():
     assert "one choice per question" in checks.check("ch03.curve_diagnoses", "overfitting", record=False).message
     assert "is not one of the choices" in checks.check(
         "ch03.curve_diagnoses", {"A": "overfit", "B": "underfitting", "C": "good fit"}, record=False).message
+
+
+# ----------------------------------------------------------------- a regularised MLP (design task)
+
+
+def digit_subset():
+    """The lesson's 800 training images of model A, flattened and scaled."""
+    from dlcourse import datasets
+
+    images, labels, _, _ = datasets.load_mnist_split(num_test=1000, seed=0)
+    return images[:800].reshape(800, -1).astype("float32") / 255.0, labels[:800]
+
+
+def trained(model, epochs=15, learning_rate=1e-3):
+    """The model, trained on the 800 images like the lesson's model A."""
+    x, y = digit_subset()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+def mlp(hidden_units, l2=0.0, dropout=0.0, softmax=True, seed=0):
+    """784 -> hidden layers (optionally L2 and dropout) -> 10."""
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((784,))]
+    for units in hidden_units:
+        layers.append(keras.layers.Dense(units, activation="relu",
+                                         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(10, activation="softmax" if softmax else None))
+    return keras.Sequential(layers)
+
+
+def functional_l2_mlp_with_dropout():
+    """A differently written design: the functional API, L1L2 with an L2 part on one layer, dropout."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape=(784,))
+    hidden = keras.layers.Dense(200, activation="relu", kernel_regularizer=keras.regularizers.L1L2(l2=2e-3))(inputs)
+    hidden = keras.layers.Dropout(0.3)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+
+
+@pytest.fixture(scope="module")
+def regularised_answers():
+    """Trained answers to the design task: two correct designs and three named mistakes."""
+    return {"reference": trained(ch03.build_regularised_reference_model()),
+            "functional": trained(functional_l2_mlp_with_dropout()),
+            "no penalty": trained(mlp((256, 256)), learning_rate=3e-3),
+            "dropout only": trained(mlp((256, 256), dropout=0.5)),
+            "untrained": mlp((64,), l2=1e-3),
+            "logits": trained(mlp((64,), l2=1e-3, softmax=False), epochs=2)}
+
+
+@pytest.mark.parametrize("name", ["reference", "functional"])
+def test_regularised_mlp_correct_designs_pass(regularised_answers, name):
+    result = checks.check("ch03.regularised_mlp", regularised_answers[name], record=False)
+    assert result.status == "passed", str(result)
+    assert "exp(-cross-entropy), on held-out data is" in result.message
+
+
+@pytest.mark.parametrize("name,fragments", [
+    ("no penalty", ["asks for L2 weight decay", "kernel_regularizer=keras.regularizers.L2(1e-3)"]),
+    ("dropout only", ["asks for L2 weight decay", "dropout alone"]),
+    ("untrained", ["below the required 0.60", "Train on `fit_x[:800]`"]),
+    ("logits", ["not probabilities", "softmax"]),
+])
+def test_regularised_mlp_mistakes_are_named(regularised_answers, name, fragments):
+    result = checks.check("ch03.regularised_mlp", regularised_answers[name], record=False)
+    assert result.status == "failed", str(result)
+    for fragment in fragments:
+        assert fragment in result.message, result.message
+
+
+def test_regularised_mlp_over_the_budget_and_wrong_input_are_named():
+    too_big = checks.check("ch03.regularised_mlp", mlp((512, 256), l2=1e-3), record=False)
+    assert too_big.status == "failed" and "over the task's budget of 300,000" in too_big.message, str(too_big)
+    images = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                               keras.layers.Dense(10, activation="softmax", kernel_regularizer="l2")])
+    wrong_input = checks.check("ch03.regularised_mlp", images, record=False)
+    assert "keras.Input(shape=(784,))" in wrong_input.message, str(wrong_input)
+
+
+def test_l2_factor_reads_l2_and_l1l2_but_not_l1():
+    assert ch03.l2_factor(keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.01))) == pytest.approx(0.01)
+    assert ch03.l2_factor(keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L1L2(l1=0.1, l2=0.2))) == \
+        pytest.approx(0.2)
+    assert ch03.l2_factor(keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L1(0.1))) == 0.0
+    assert ch03.l2_factor(keras.layers.Dense(3)) == 0.0
 
 
 # ----------------------------------------------------------------- the references themselves

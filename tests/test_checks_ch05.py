@@ -344,6 +344,7 @@ def test_constant_forecaster_is_told_it_predicts_one_value():
     model.set_weights([np.zeros_like(weight) for weight in model.get_weights()])
     score, problem = ch05.score_forecaster(model)
     assert score < 1.2 and "almost the same value" in problem
+    assert "Never trained" in problem and "has it been trained" not in problem, problem  # its biases are all 0
 
 
 def test_trained_gru_forecaster_passes():
@@ -360,3 +361,49 @@ def test_trained_gru_forecaster_passes():
               batch_size=32, verbose=0)
     result = checks.check("ch05.forecaster", model, record=False)
     assert result.passed, result.message
+
+
+# ----------------------------------------------------------------- the forecaster: advice only with evidence
+
+
+def last_value_forecaster(scale, offset):
+    """A stand-in forecaster: scale * the window's last value + offset (nonzero, so it does not look untrained)."""
+    model = keras.Sequential([keras.Input(shape=(ch05.WINDOW_LENGTH, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    kernel = np.zeros((ch05.WINDOW_LENGTH, 1), dtype="float32")
+    kernel[-1, 0] = scale
+    model.set_weights([kernel, np.array([offset], dtype="float32")])
+    return model
+
+
+def test_forecaster_trained_on_unscaled_counts_is_named():
+    model = last_value_forecaster(0.8, 20.0)  # in counts: 0.8 * last count + 20 sunspots
+    advice = ch05.unscaled_counts_advice(model)
+    assert "it was trained on unscaled counts" in advice, advice
+    score, problem = ch05.score_forecaster(model)
+    assert "it was trained on unscaled counts" in problem and "Train longer" not in problem, problem
+
+
+def test_weak_forecaster_on_scaled_counts_gets_the_numbers_and_the_recipe_only():
+    model = last_value_forecaster(0.8, 0.3)  # in scaled units: a weak but correctly scaled forecaster
+    assert ch05.unscaled_counts_advice(model) == ""
+    score, problem = ch05.score_forecaster(model)
+    assert score < ch05.FORECASTER_MINIMUM_RATIO and "the persistence baseline's 23.3" in problem, problem
+    assert "The check found no specific cause" in problem and "unscaled" not in problem, problem
+
+
+# ----------------------------------------------------------------- sampling: a mistake is named only when followed
+
+
+def test_samples_that_follow_no_known_mistake_get_the_frequencies_only():
+    def sample_uniformly(probabilities, temperature, num_samples, seed):
+        return np.random.default_rng(seed).integers(0, len(probabilities), size=num_samples)
+
+    result = checks.check("ch05.sample_with_temperature", sample_uniformly, record=False)
+    assert result.status == "failed" and "far from p ** (1 / T)" in result.message, result.message
+    assert not any(description[:30] in result.message for description, _ in ch05._SAMPLING_MISTAKES)
+
+
+def test_samples_following_p_to_the_power_t_are_named_and_not_the_others():
+    case = ch05.sample_with_temperature.cases[0]
+    score, problem = ch05.score_sampling(case, sample_power_of_temperature(*case.args))
+    assert "works backwards" in problem and "has no effect" not in problem, problem

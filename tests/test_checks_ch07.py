@@ -424,3 +424,91 @@ def test_model_diff_names_a_frozen_layer():
     assert "Trainable parameters: expected 26, yours 10." in message
     assert "First difference at layer 1: a different number of trainable parameters" in message
     assert diagnostics.diff_models(expected, diagnostics.summarise_model(build(False))) == ""
+
+
+# ----------------------------------------------------------------- advice only with evidence
+
+
+def transfer_model_with_head(kernel_scale, bias):
+    """The reference transfer model (pretrained frozen base) with a hand-set head: kernel_scale * a fixed random
+    kernel, and the given bias."""
+    model = ch07.build_transfer_reference_model()
+    kernel, _ = model.layers[-1].get_weights()
+    head_kernel = kernel_scale * np.random.default_rng(0).normal(size=kernel.shape).astype("float32")
+    model.layers[-1].set_weights([head_kernel, np.asarray(bias, dtype="float32")])
+    return model
+
+
+def nearest_centroid_stand_in(pixel_scale):
+    """A linear stand-in for a digit classifier: nearest centroid of the lesson's training digits, pixels in
+    [0, pixel_scale] (255: as if trained on unscaled images)."""
+    train_images, train_labels, _, _ = datasets.load_mnist_split(num_test=1000, seed=0)
+    pixels = train_images.reshape(len(train_images), -1).astype("float32") / 255.0 * pixel_scale
+    centroids = np.stack([pixels[train_labels == digit].mean(axis=0) for digit in range(10)])
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    scores_scale = 10.0 / pixel_scale ** 2
+    model.set_weights([centroids.T * scores_scale, -0.5 * np.sum(centroids ** 2, axis=1) * scores_scale])
+    return model
+
+
+def test_transfer_model_trained_on_unscaled_pixels_is_named():
+    assert "more accurate on unscaled pixels" in ch07.transfer_unscaled_pixels_advice(nearest_centroid_stand_in(255.0))
+
+
+def test_transfer_model_trained_on_scaled_pixels_is_not_told_to_scale():
+    assert ch07.transfer_unscaled_pixels_advice(nearest_centroid_stand_in(1.0)) == ""
+
+
+def test_a_base_that_is_not_the_pretrained_one_is_named():
+    model = transfer_model_with_head(0.01, np.full(10, 0.1))
+    base = model.layers[1]
+    weights = base.get_weights()
+    weights[0] = weights[0] + 0.5
+    base.set_weights(weights)
+    advice = ch07.pretrained_base_advice(model)
+    assert advice.startswith("1 of the base's") and "not the pretrained ones" in advice, advice
+
+
+def test_the_pretrained_base_is_not_named():
+    assert ch07.pretrained_base_advice(transfer_model_with_head(0.01, np.full(10, 0.1))) == ""
+
+
+def test_a_head_that_underfits_its_training_digits_is_named():
+    advice = ch07.transfer_fit_advice(transfer_model_with_head(0.001, np.full(10, 0.1)))
+    assert "On the lesson's 200 training digits" in advice and "underfits" in advice, advice
+
+
+def test_transfer_fit_advice_needs_a_low_training_accuracy_or_a_large_gap(monkeypatch):
+    model = transfer_model_with_head(0.001, np.full(10, 0.1))
+    accuracies = {200: 0.95, 1000: 0.79}  # by the number of digits scored: training 200, held-out 1000
+    monkeypatch.setattr(ch07.diagnostics, "model_accuracy", lambda model, inputs, labels: accuracies[len(labels)])
+    assert ch07.transfer_fit_advice(model) == ""
+    accuracies[200] = 1.0
+    accuracies[1000] = 0.7
+    assert "overfits" in ch07.transfer_fit_advice(model)
+
+
+def test_an_untrained_head_is_named_instead_of_train_longer():
+    model = transfer_model_with_head(0.05, np.zeros(10))
+    assert "Never trained" in ch07.diagnostics.untrained_model_advice(model)
+    assert ch07.transfer_fit_advice(model) == ""
+
+
+def test_predicted_labels_below_the_bar_name_the_digits_most_often_wrong():
+    case = ch07.predict_digits.cases[0]
+    _, labels = ch07._heldout_input_digits()
+    predictions = labels[:ch07.NUM_NEW_DIGITS].copy()
+    predictions[predictions == 4] = 9
+    predictions[predictions == 7] = 1
+    predictions[predictions == 3] = 5
+    score, problem = ch07.score_new_digit_predictions(case, predictions)
+    assert score < ch07.PREDICT_DIGITS_MINIMUM_ACCURACY and "Most often wrong:" in problem, problem
+    assert "most often read as 9" in problem and "Are the pixels scaled" not in problem, problem
+    assert "The check found no specific cause" in problem
+
+
+def test_predicted_labels_above_the_bar_have_no_problem():
+    case = ch07.predict_digits.cases[0]
+    _, labels = ch07._heldout_input_digits()
+    assert ch07.score_new_digit_predictions(case, labels[:ch07.NUM_NEW_DIGITS]) == (1.0, "")

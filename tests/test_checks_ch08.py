@@ -283,3 +283,39 @@ def test_synthetic_ratings_are_reproducible_and_in_range():
     user_ids, item_ids, ratings = first
     assert len(set(zip(user_ids.tolist(), item_ids.tolist()))) == len(ratings) == 12000
     assert ratings.min() == 1 and ratings.max() == 5 and user_ids.max() == 299 and item_ids.max() == 199
+
+
+# ----------------------------------------------------------------- the recommender: advice only with evidence
+
+
+def mean_rating_recommender(noise):
+    """The recommender's architecture predicting about the training mean, plus a little noise per pair (no training)."""
+    model = ch08.build_recommender_reference_model()
+    user_vectors, item_vectors, kernel, bias = model.get_weights()
+    generator = np.random.default_rng(0)
+    model.set_weights([generator.normal(0, noise, user_vectors.shape).astype("float32"),
+                       generator.normal(0, noise, item_vectors.shape).astype("float32"),
+                       np.ones_like(kernel), np.array([3.0], dtype="float32")])
+    return model
+
+
+def test_a_recommender_that_underfits_its_training_ratings_is_told_to_train_longer():
+    advice = ch08.recommender_fit_advice(mean_rating_recommender(0.1))
+    assert "training ratings too" in advice and "underfits" in advice and "Train longer" in advice, advice
+
+
+def test_a_lookup_of_the_training_ratings_is_named_overfitting():
+    advice = ch08.recommender_fit_advice(_LessonRatingsLookup())
+    assert "overfits the training ratings" in advice and "Train longer" not in advice, advice
+
+
+def test_recommender_fit_advice_needs_evidence(monkeypatch):
+    monkeypatch.setattr(ch08, "rmse_reduction",
+                        lambda model, users, items, ratings, baseline: 0.3 if len(ratings) == 10000 else 0.12)
+    assert ch08.recommender_fit_advice(mean_rating_recommender(0.1)) == ""
+
+
+def test_an_untrained_recommender_is_named_and_not_told_to_train_longer():
+    model = ch08.build_recommender_reference_model()
+    assert "Never trained" in ch08.diagnostics.untrained_model_advice(model)
+    assert ch08.recommender_fit_advice(model) == ""

@@ -430,3 +430,59 @@ def test_conv2d_with_a_window_cut_short_gets_the_slice_explanation():
 
     message = checks.check("ch04.conv2d", conv2d_short_window, record=False).message
     assert "slice or window" in message and "`@`" not in message
+
+
+# ---------------------------------------------------------------- shared evidence tests for low model scores
+
+
+def one_pixel_classifier(scale):
+    """A softmax model on 1x1 images that predicts class 1 where the pixel exceeds half of `scale`."""
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input(shape=(1, 1, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.set_weights([np.array([[0.0, 1.0]], dtype="float32"), np.array([0.0, -0.5 * scale], dtype="float32")])
+    return model
+
+
+def one_pixel_images():
+    """200 scaled 1x1 images with pixels in [0, 1], labelled 1 where the pixel exceeds 0.5."""
+    pixels = np.random.default_rng(0).uniform(0.0, 1.0, size=200).astype("float32")
+    return pixels.reshape(-1, 1, 1, 1), (pixels > 0.5).astype(int)
+
+
+def test_unscaled_pixels_are_named_when_the_model_scores_higher_on_them():
+    images, labels = one_pixel_images()
+    advice = diagnostics.unscaled_pixels_advice(one_pixel_classifier(255.0), images, labels)
+    assert "more accurate on unscaled pixels" in advice and "`/ 255.0`" in advice, advice
+
+
+def test_unscaled_pixels_are_not_named_for_a_model_trained_on_scaled_pixels():
+    images, labels = one_pixel_images()
+    assert diagnostics.unscaled_pixels_advice(one_pixel_classifier(1.0), images, labels) == ""
+
+
+def test_a_model_with_its_initial_biases_is_named_untrained():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(1)])
+    advice = diagnostics.untrained_model_advice(model)
+    assert advice.startswith("Never trained:") and "(biases all exactly 0)" in advice, advice
+    assert "(moving mean and variance exactly 0 and 1)" in advice
+
+
+def test_a_model_whose_biases_and_statistics_moved_is_not_named_untrained():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(1)])
+    model.set_weights([weight + 0.01 for weight in model.get_weights()])
+    assert diagnostics.untrained_model_advice(model) == ""
+
+
+@pytest.mark.parametrize("training,heldout,expected", [
+    (0.80, 0.78, "underfits"),   # below the bar on its training data too
+    (0.99, 0.90, "overfits"),    # good on its training data, clearly worse on held-out data
+    (0.96, 0.94, ""),            # neither: no evidence, so no advice
+])
+def test_underfit_or_overfit_advice_follows_the_training_score(training, heldout, expected):
+    advice = diagnostics.underfit_or_overfit_advice(training, heldout, 0.95, "underfits", "overfits")
+    assert advice == expected

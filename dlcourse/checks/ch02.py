@@ -7,7 +7,8 @@ import numpy as np
 from dlcourse import datasets
 from dlcourse.checks.ch01 import reference_sigmoid
 from dlcourse.checks import diagnostics
-from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ScoredFunctionExercise
+from dlcourse.checks.framework import (Case, FunctionExercise, Mistake, ScoredFunctionExercise, gather_evidence,
+                                       low_score_message)
 from dlcourse.collect import SourceFunction
 
 # ------------------------------------------------------------------ references
@@ -27,6 +28,30 @@ def reference_tanh_derivative(x):
 def reference_relu_derivative(x):
     """relu'(x) = 1 where x > 0, else 0 (0 at x = 0 by convention), as floats."""
     return (np.asarray(x, dtype=float) > 0).astype(float)
+
+
+def reference_activation_derivatives(x):
+    """The derivatives of sigmoid, tanh and ReLU at x, element-wise, in a dict keyed by the activation's name."""
+    return {"sigmoid": reference_sigmoid_derivative(x), "tanh": reference_tanh_derivative(x),
+            "relu": reference_relu_derivative(x)}
+
+
+def reference_softmax(logits):
+    """Softmax over the last axis, computed from logits shifted by their maximum (never overflows)."""
+    logits = np.asarray(logits, dtype=float)
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def one_hot(labels, num_classes):
+    """Rows of zeros with a 1 at each integer label, shape (batch, num_classes)."""
+    return np.eye(num_classes)[np.asarray(labels, dtype=int)]
+
+
+def reference_softmax_cross_entropy_gradient(labels, logits):
+    """d mean sparse categorical cross-entropy / d logits = (softmax(logits) - one_hot(labels)) / batch."""
+    probabilities = reference_softmax(logits)
+    return (probabilities - one_hot(labels, probabilities.shape[-1])) / len(probabilities)
 
 
 def reference_mse(targets, predictions):
@@ -84,28 +109,29 @@ def reference_gradient_descent_step(parameters, gradients, learning_rate):
 
 
 def two_layer_probabilities(parameters, features):
-    """P(class 1) of the chapter's network: sigmoid(tanh(X @ W1 + b1) @ W2 + b2), shape (n,)."""
-    hidden = np.tanh(np.asarray(features, dtype=float) @ parameters["W1"] + parameters["b1"])
+    """P(class 1) of the exercise's network: sigmoid(relu(X @ W1 + b1) @ W2 + b2), shape (n,)."""
+    hidden = np.maximum(np.asarray(features, dtype=float) @ parameters["W1"] + parameters["b1"], 0.0)
     return reference_sigmoid(hidden @ parameters["W2"] + parameters["b2"]).reshape(-1)
 
 
 def reference_train_two_layer_network(features, labels, num_hidden_units, learning_rate, num_steps, seed):
-    """Full-batch gradient descent on a 2-H-1 tanh/sigmoid network with the BCE loss."""
+    """Full-batch gradient descent on a 2-H-1 ReLU/sigmoid network with the BCE loss, He-initialised."""
     rng = np.random.default_rng(seed)
     features = np.asarray(features, dtype=float)
     targets = np.asarray(labels, dtype=float).reshape(-1, 1)
     num_inputs, count = features.shape[1], len(features)
     parameters = {
-        "W1": rng.normal(0.0, 1.0 / np.sqrt(num_inputs), size=(num_inputs, num_hidden_units)),
+        "W1": rng.normal(0.0, np.sqrt(2.0 / num_inputs), size=(num_inputs, num_hidden_units)),
         "b1": np.zeros(num_hidden_units),
-        "W2": rng.normal(0.0, 1.0 / np.sqrt(num_hidden_units), size=(num_hidden_units, 1)),
+        "W2": rng.normal(0.0, np.sqrt(2.0 / num_hidden_units), size=(num_hidden_units, 1)),
         "b2": np.zeros(1),
     }
     for _ in range(num_steps):
-        hidden = np.tanh(features @ parameters["W1"] + parameters["b1"])
+        pre_activation = features @ parameters["W1"] + parameters["b1"]
+        hidden = np.maximum(pre_activation, 0.0)
         probabilities = reference_sigmoid(hidden @ parameters["W2"] + parameters["b2"])
         d_logits = (probabilities - targets) / count
-        d_hidden = d_logits @ parameters["W2"].T * (1.0 - hidden ** 2)
+        d_hidden = d_logits @ parameters["W2"].T * (pre_activation > 0)
         gradients = {"W1": features.T @ d_hidden, "b1": d_hidden.sum(axis=0),
                      "W2": hidden.T @ d_logits, "b2": d_logits.sum(axis=0)}
         parameters = reference_gradient_descent_step(parameters, gradients, learning_rate)
@@ -136,90 +162,63 @@ _MATRIX_POINT = np.round(_rng.normal(size=(3, 2)), 3)
 _CUBES = SourceFunction("lambda x: np.sum(x ** 3)")
 _MIXED = SourceFunction("lambda x: np.sum(np.sin(x)) + np.prod(x)")
 _TANH_LAYER = SourceFunction("lambda w: np.sum(np.tanh(w @ np.array([1.0, -2.0])))")
-_PARAMETERS = {"W1": np.round(_rng.normal(size=(2, 3)), 3), "b1": np.array([0.1, -0.2, 0.3]),
-               "W2": np.round(_rng.normal(size=(3, 1)), 3), "b2": np.array([0.5])}
-_GRADIENTS = {"W1": np.round(_rng.normal(size=(2, 3)), 3), "b1": np.array([1.0, 2.0, -1.0]),
-              "W2": np.round(_rng.normal(size=(3, 1)), 3), "b2": np.array([-0.25])}
-_LAYER_PARAMETERS = {"kernel": np.array([[1.0, 2.0], [3.0, 4.0]]), "bias": np.array([0.5, -0.5])}
-_LAYER_GRADIENTS = {"kernel": np.array([[0.5, -1.0], [2.0, 0.0]]), "bias": np.array([1.0, 1.0])}
+_CLASS_LABELS = np.array([0, 2, 1, 2])
+_CLASS_LOGITS = np.round(_rng.normal(0, 2, size=(4, 3)), 3)
+_WIDE_LABELS = np.array([3, 0, 4])
+_WIDE_LOGITS = np.round(_rng.normal(0, 1, size=(3, 5)), 3)
+_LARGE_LOGITS = np.array([[1000.0, 0.0, -1000.0], [-800.0, 800.0, 790.0]])
 
 # ------------------------------------------------------------------ exercises: derivatives
 
-sigmoid_derivative = FunctionExercise(
-    exercise_id="ch02.sigmoid_derivative",
-    title="The derivative of the sigmoid",
-    numpy_only=True,
-    hints=[
-        "The sigmoid's derivative can be written with the sigmoid itself: sigma'(x) = sigma(x) (1 - sigma(x)).",
-        "Compute `s = 1 / (1 + np.exp(-x))` first, then combine; the formula needs sigma(x), not x.",
-        "`s = 1.0 / (1.0 + np.exp(-x)); return s * (1.0 - s)`",
-    ],
-    reference=reference_sigmoid_derivative,
-    cases=[
-        Case("a mix of negative, zero and positive values", (_VALUES,)),
-        Case("a single number", (0.0,)),
-        Case("a 2-D batch", (_BATCH,)),
-        Case("large magnitudes", (_LARGE,)),
-    ],
-    mistakes=[
-        Mistake("you applied s * (1 - s) to x itself; the formula needs s = sigmoid(x) first.",
-                lambda x: np.asarray(x, dtype=float) * (1.0 - np.asarray(x, dtype=float))),
-        Mistake("that is the sigmoid itself, not its derivative: multiply sigmoid(x) by (1 - sigmoid(x)).",
-                reference_sigmoid),
-        Mistake("the factor (1 - sigmoid(x)) is missing: the derivative is sigmoid(x) * (1 - sigmoid(x)).",
-                lambda x: reference_sigmoid(x) ** 2),
-    ],
-)
+def _with_derivative(name, derivative):
+    """The reference dict with one activation's derivative replaced: a mistake made in one of the three."""
+    def mistaken(x):
+        derivatives = reference_activation_derivatives(x)
+        with np.errstate(all="ignore"):
+            derivatives[name] = derivative(np.asarray(x, dtype=float))
+        return derivatives
+    return mistaken
 
-tanh_derivative = FunctionExercise(
-    exercise_id="ch02.tanh_derivative",
-    title="The derivative of tanh",
+
+activation_derivatives = FunctionExercise(
+    exercise_id="ch02.activation_derivatives",
+    title="The derivatives of sigmoid, tanh and ReLU",
     numpy_only=True,
     hints=[
-        "Like the sigmoid's, tanh's derivative is written with tanh itself.",
-        "tanh'(x) = 1 - tanh(x)^2. `np.tanh` works on arrays.",
-        "`return 1.0 - np.tanh(x) ** 2`",
+        "Each derivative can be written with the activation's own value: the sigmoid's with sigma(x), tanh's with "
+        "tanh(x). Differentiate tanh = (e^x - e^-x) / (e^x + e^-x) with the quotient rule and simplify. ReLU's "
+        "slope is 1 where x > 0 and 0 elsewhere (0 at exactly 0, by this course's convention).",
+        "Compute sigma(x) without overflow (as in Chapter 01: `np.exp(-np.abs(x))`) and turn ReLU's comparison "
+        "into floats with `.astype(float)`. Return a dict with the keys 'sigmoid', 'tanh' and 'relu'.",
+        "`s = sigmoid(x)`; `{'sigmoid': s * (1 - s), 'tanh': 1 - np.tanh(x) ** 2, 'relu': (x > 0).astype(float)}`",
     ],
-    reference=reference_tanh_derivative,
+    reference=reference_activation_derivatives,
     cases=[
         Case("a mix of negative, zero and positive values", (_VALUES,)),
         Case("a single number", (0.3,)),
         Case("a 2-D batch", (_BATCH,)),
         Case("large magnitudes", (_LARGE,)),
+        Case("exactly zero, and tiny values around it", (np.array([0.0, -0.0, 1e-9, -1e-9]),)),
     ],
     mistakes=[
-        Mistake("you computed 1 - x**2; the formula is 1 - tanh(x)**2 (apply tanh first).",
-                lambda x: 1.0 - np.asarray(x, dtype=float) ** 2),
-        Mistake("the square is missing: tanh'(x) = 1 - tanh(x)**2, not 1 - tanh(x).",
-                lambda x: 1.0 - np.tanh(np.asarray(x, dtype=float))),
-        Mistake("that is the sigmoid's derivative formula; tanh's derivative is 1 - tanh(x)**2.",
-                lambda x: np.tanh(np.asarray(x, dtype=float)) * (1.0 - np.tanh(np.asarray(x, dtype=float)))),
-    ],
-)
-
-relu_derivative = FunctionExercise(
-    exercise_id="ch02.relu_derivative",
-    title="The derivative of ReLU",
-    numpy_only=True,
-    hints=[
-        "ReLU is x for x > 0 (slope 1) and 0 for x < 0 (slope 0). At exactly 0 we choose slope 0.",
-        "A comparison such as `x > 0` gives booleans; turn them into floats with `.astype(float)`.",
-        "`return (np.asarray(x) > 0).astype(float)`",
-    ],
-    reference=reference_relu_derivative,
-    cases=[
-        Case("a mix of negative, zero and positive values", (_VALUES,)),
-        Case("a 2-D batch", (_BATCH,)),
-        Case("a single positive number", (3.0,)),
-        Case("exactly zero", (np.array([0.0, -0.0, 1e-9, -1e-9]),)),
-    ],
-    mistakes=[
-        Mistake("at x = 0 your derivative is 1; this course takes ReLU's slope at 0 to be 0 (use `x > 0`, not `x >= 0`).",
-                lambda x: (np.asarray(x, dtype=float) >= 0).astype(float)),
-        Mistake("that is ReLU itself, not its derivative: the slope is 1 for x > 0 and 0 otherwise.",
-                lambda x: np.maximum(np.asarray(x, dtype=float), 0.0)),
-        Mistake("`np.sign(x)` gives -1 for negative inputs, but ReLU is flat there: its slope is 0.",
-                lambda x: np.sign(np.asarray(x, dtype=float))),
+        Mistake("'sigmoid': you applied s * (1 - s) to x itself; the formula needs s = sigmoid(x) first.",
+                _with_derivative("sigmoid", lambda x: x * (1.0 - x))),
+        Mistake("'sigmoid': that is the sigmoid itself, not its derivative: multiply sigmoid(x) by (1 - sigmoid(x)).",
+                _with_derivative("sigmoid", reference_sigmoid)),
+        Mistake("'tanh': you computed 1 - x**2; the formula is 1 - tanh(x)**2 (apply tanh first).",
+                _with_derivative("tanh", lambda x: 1.0 - x ** 2)),
+        Mistake("'tanh': the square is missing: tanh'(x) = 1 - tanh(x)**2, not 1 - tanh(x).",
+                _with_derivative("tanh", lambda x: 1.0 - np.tanh(x))),
+        Mistake("'tanh': that is the sigmoid's formula s (1 - s) with tanh in place of s; tanh's derivative is "
+                "1 - tanh(x)**2.",
+                _with_derivative("tanh", lambda x: np.tanh(x) * (1.0 - np.tanh(x)))),
+        Mistake("'relu': at x = 0 your derivative is 1; this course takes ReLU's slope at 0 to be 0 "
+                "(use `x > 0`, not `x >= 0`).",
+                _with_derivative("relu", lambda x: (x >= 0).astype(float))),
+        Mistake("'relu': that is ReLU itself, not its derivative: the slope is 1 for x > 0 and 0 otherwise.",
+                _with_derivative("relu", lambda x: np.maximum(x, 0.0))),
+        Mistake("'relu': `np.sign(x)` gives -1 for negative inputs, but ReLU is flat there: its slope is 0.",
+                _with_derivative("relu", np.sign)),
     ],
 )
 
@@ -415,29 +414,52 @@ def _one_sided_difference(function, point, epsilon, direction):
     return gradient
 
 
-gradient_descent_step = FunctionExercise(
-    exercise_id="ch02.gradient_descent_step",
-    title="One gradient-descent step on a dict of parameters",
+def _naive_softmax_gradient(labels, logits):
+    """The softmax without the shift by the maximum: exp overflows for logits above about 709."""
+    logits = np.asarray(logits, dtype=float)
+    with np.errstate(all="ignore"):
+        exponentials = np.exp(logits)
+        probabilities = exponentials / exponentials.sum(axis=-1, keepdims=True)
+    return (probabilities - one_hot(labels, logits.shape[-1])) / len(logits)
+
+
+softmax_cross_entropy_gradient = FunctionExercise(
+    exercise_id="ch02.softmax_cross_entropy_gradient",
+    title="The gradient of softmax + sparse categorical cross-entropy with respect to the logits",
     numpy_only=True,
     hints=[
-        "Every parameter moves a small step *against* its gradient: new = old - learning_rate * gradient.",
-        "Build and return a new dict (e.g. with a dict comprehension over `parameters.items()`); "
-        "`-=` would change the caller's arrays in place.",
-        "`return {name: value - learning_rate * gradients[name] for name, value in parameters.items()}`",
+        "For one example, L = -log q_y with q = softmax(z), and log q_y = z_y - log sum_j e^(z_j). "
+        "Differentiate with respect to every z_k: the first term gives 1 only for k = y, the second gives q_k.",
+        "So one example's gradient is q minus a row that is 1 at the label and 0 elsewhere (a one-hot row), like "
+        "p - y for sigmoid + BCE. The loss is the *mean* over the batch, so divide by the number of examples. "
+        "Shift each row of logits by its maximum before `np.exp`, so that large logits do not overflow.",
+        "`shifted = logits - logits.max(axis=1, keepdims=True); q = np.exp(shifted) / np.exp(shifted).sum(axis=1, "
+        "keepdims=True); q[np.arange(len(labels)), labels] -= 1; return q / len(labels)`",
     ],
-    reference=reference_gradient_descent_step,
+    reference=reference_softmax_cross_entropy_gradient,
     cases=[
-        Case("the parameters of a 2-3-1 network, learning rate 0.1", (_PARAMETERS, _GRADIENTS, 0.1)),
-        Case("a layer's kernel and bias, learning rate 0.5", (_LAYER_PARAMETERS, _LAYER_GRADIENTS, 0.5)),
-        Case("learning rate 0 (nothing may change)", (_PARAMETERS, _GRADIENTS, 0.0)),
+        Case("4 examples, 3 classes", (_CLASS_LABELS, _CLASS_LOGITS)),
+        Case("3 examples, 5 classes", (_WIDE_LABELS, _WIDE_LOGITS)),
+        Case("large logits (up to 1000: a plain np.exp overflows)", (np.array([0, 1]), _LARGE_LOGITS)),
+        Case("two rows whose largest logits are 2000 apart (shift each row by its own maximum)",
+             (np.array([0, 2]), np.array([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, -999.0]]))),
+        Case("one example, equal logits", (np.array([1]), np.zeros((1, 4)))),
     ],
     mistakes=[
-        Mistake("you added the gradient (gradient *ascent*): descent moves against it, old - learning_rate * gradient.",
-                lambda p, g, lr: {k: v + lr * g[k] for k, v in p.items()}),
-        Mistake("only the weights (W...) are updated; the biases must take a step too.",
-                lambda p, g, lr: {k: v - lr * g[k] if k.startswith("W") else v for k, v in p.items()}),
-        Mistake("the learning rate is missing: the step is learning_rate * gradient.",
-                lambda p, g, lr: {k: v - g[k] for k, v in p.items()}),
+        Mistake("the 1/batch of the mean is missing (that is the gradient of the *summed* loss): divide by the "
+                "number of examples.",
+                lambda y, z: reference_softmax_cross_entropy_gradient(y, z) * len(z)),
+        Mistake("that is softmax(logits) / batch: the one-hot labels are not subtracted. The gradient is "
+                "(softmax - one_hot) / batch, negative at each example's label.",
+                lambda y, z: reference_softmax(z) / len(z)),
+        Mistake("the sign is flipped: the gradient is (softmax - one_hot) / batch, not (one_hot - softmax) / batch.",
+                lambda y, z: -reference_softmax_cross_entropy_gradient(y, z)),
+        Mistake("you divided by the number of elements (batch x classes); the loss is a mean over the examples "
+                "only, so divide by the batch size.",
+                lambda y, z: reference_softmax_cross_entropy_gradient(y, z) * len(z) / np.size(z)),
+        Mistake("the softmax overflows on large logits (np.exp(1000) is inf, inf / inf is NaN): subtract each "
+                "row's maximum from the logits before `np.exp`; the softmax does not change.",
+                _naive_softmax_gradient),
     ],
 )
 
@@ -464,35 +486,117 @@ def score_two_layer_network(case, parameters):
     features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=2024)
     with np.errstate(all="ignore"):
         probabilities = two_layer_probabilities({k: np.asarray(v, dtype=float) for k, v in parameters.items()}, features)
-    return diagnostics.classification_accuracy(
-        probabilities, labels, subject="network",
-        diverged_advice="Check the gradients' signs and the learning rate.",
-        one_class_advice="Are the parameters updated in every step, in the direction *against* the gradient?")
+    accuracy, problem = diagnostics.classification_accuracy(probabilities, labels, subject="network")
+    if problem:
+        problem = low_score_message(problem, gather_evidence(TRAINING_LOOP_EVIDENCE, case, parameters),
+                                    TRAINING_LOOP_RECIPE)
+    return accuracy, problem
+
+
+def prescribed_initial_parameters(case):
+    """The starting parameters the exercise prescribes for a case: seeded normal weights, zero biases."""
+    features, _, num_hidden_units, _, _, seed = case.args
+    return reference_train_two_layer_network(features, np.zeros(len(features)), num_hidden_units, 0.0, 0, seed)
+
+
+def describe_unchanged_parameter(name, value, initial):
+    """'`b1` (all zeros)' when a returned parameter still equals its start or is all zeros, else ''."""
+    value = np.asarray(value, dtype=float)
+    if not np.any(value):
+        return f"`{name}` (all zeros)"
+    if value.shape == initial.shape and np.allclose(value, initial, rtol=0.0, atol=1e-12):
+        return f"`{name}` (still the seeded random start)"
+    return ""
+
+
+def unchanged_parameters_advice(case, parameters):
+    """Advice naming the parameters that training left at their start, only when some did; else ''."""
+    initial = prescribed_initial_parameters(case)
+    unchanged = [text for name in _REQUIRED_SHAPES
+                 if (text := describe_unchanged_parameter(name, parameters[name], initial[name]))]
+    if not unchanged:
+        return ""
+    zero_weights = any(text.startswith("`W") and "zeros" in text for text in unchanged)
+    return (f"Training left these parameters at their start: {', '.join(unchanged)}. Every step must update all four "
+            "parameters with their gradients." + (" Weights that start at zero get no gradient through the hidden "
+                                                   "layer: start them from small random numbers." if zero_weights else ""))
+
+
+def training_loss(parameters, features, labels):
+    """The binary cross-entropy of the two-layer network's parameters on the training points."""
+    probabilities = np.clip(two_layer_probabilities(parameters, features), 1e-12, 1.0 - 1e-12)
+    labels = np.asarray(labels, dtype=float)
+    return float(-np.mean(labels * np.log(probabilities) + (1.0 - labels) * np.log(1.0 - probabilities)))
+
+
+RISING_LOSS_MARGIN = 0.1  # above the loss at the prescribed start: more than another random start could explain
+
+
+UPHILL_COSINE = 0.3  # the parameters moved this much along the loss's gradient at the start (descent gives < 0)
+
+
+def initial_gradient(case):
+    """The gradient of the exercise's loss at the prescribed start, flattened (one reference step of size 1)."""
+    features, labels, num_hidden_units, _, _, seed = case.args
+    start = prescribed_initial_parameters(case)
+    after_one_step = reference_train_two_layer_network(features, labels, num_hidden_units, 1.0, 1, seed)
+    return np.concatenate([(start[name] - after_one_step[name]).ravel() for name in sorted(start)])
+
+
+def moved_uphill(case, parameters):
+    """Whether the returned parameters moved from the start along the loss's initial gradient (cosine > 0.3)."""
+    start = prescribed_initial_parameters(case)
+    moved = np.concatenate([(np.asarray(parameters[name], dtype=float) - start[name]).ravel() for name in sorted(start)])
+    gradient = initial_gradient(case)
+    norms = np.linalg.norm(moved) * np.linalg.norm(gradient)
+    return bool(np.isfinite(norms) and norms > 0 and moved @ gradient / norms > UPHILL_COSINE)
+
+
+def rising_loss_advice(case, parameters):
+    """Advice naming steps that climb the loss, only when the training loss ends above its value at the start and
+    the parameters moved along the loss's gradient there (a network trained downhill with another activation doesn't)."""
+    features, labels = case.args[0], case.args[1]
+    with np.errstate(all="ignore"):
+        start = training_loss(prescribed_initial_parameters(case), features, labels)
+        end = training_loss({name: np.asarray(value, dtype=float) for name, value in parameters.items()}, features, labels)
+        if not end > start + RISING_LOSS_MARGIN or not moved_uphill(case, parameters):
+            return ""
+    return (f"The loss on the training points went up, from {start:.3f} at the prescribed start to {end:.3f} after "
+            "training: the steps climb the loss. Subtract `learning_rate * gradient`, and compare your gradients "
+            "with your numerical_gradient.")
+
+
+TRAINING_LOOP_EVIDENCE = (unchanged_parameters_advice, rising_loss_advice)
+TRAINING_LOOP_RECIPE = ("Check the backward pass with your numerical_gradient, and that every parameter is updated in "
+                        "every step.")
 
 
 train_two_layer_network = ScoredFunctionExercise(
     exercise_id="ch02.train_two_layer_network",
-    title="Training the two-layer network with gradient descent",
+    title="Training a two-layer ReLU network with gradient descent",
     numpy_only=True,
     hints=[
-        "Each step: forward pass (tanh hidden layer, sigmoid output), backward pass (start from "
-        "d_logits = (p - y) / n), then one gradient-descent step on all four parameters.",
-        "Reshape the labels to a column (n, 1) so that p - y does not broadcast to (n, n). Initialise the "
-        "weights with small random numbers from `np.random.default_rng(seed)` (not zeros: every hidden unit would stay identical).",
-        "The backward pass through tanh multiplies by (1 - hidden**2); `dense_backward`'s formulas give the "
-        "gradients of each layer's kernel, bias and inputs.",
+        "Start from the lesson's `initialise_parameters`, `forward` and `backward` and the loop that trains them: "
+        "each step is a forward pass, a backward pass from d_logits = (p - y) / n, and a step "
+        "`value - learning_rate * gradient` on all four parameters.",
+        "Two things change with ReLU: the forward pass keeps the pre-activation Z1 = X @ W1 + b1 (the backward pass "
+        "needs it), and the He initialisation draws each kernel from a normal with standard deviation "
+        "sqrt(2 / fan_in) (`np.random.default_rng(seed)`). Reshape the labels to a column (n, 1).",
+        "The backward pass through ReLU multiplies by its derivative at Z1, `(Z1 > 0)`, where tanh's multiplied "
+        "by (1 - hidden**2); the rest of `backward` is unchanged.",
     ],
     cases=[
-        Case("1000 training moons (noise 0.1, seed 0), 16 hidden units, learning rate 1.0, 500 steps, seed 0",
-             (*_MOONS, 16, 1.0, 500, 0)),
+        Case("1000 training moons (noise 0.1, seed 0), 32 hidden units, learning rate 1.0, 500 steps, seed 0",
+             (*_MOONS, 32, 1.0, 500, 0)),
     ],
     score_output=score_two_layer_network,
     minimum_score=0.95,
     metric_name="accuracy",
-    low_score_advice="Check the backward pass with your numerical_gradient, and that every parameter is updated in every step.",
+    low_score_advice=TRAINING_LOOP_RECIPE,
+    low_score_evidence=TRAINING_LOOP_EVIDENCE,
     time_limit_seconds=30.0,
 )
 
 
-EXERCISES = [sigmoid_derivative, tanh_derivative, relu_derivative, mse, mse_gradient, binary_cross_entropy,
-             bce_gradient, dense_backward, numerical_gradient, gradient_descent_step, train_two_layer_network]
+EXERCISES = [mse, mse_gradient, binary_cross_entropy, bce_gradient, activation_derivatives, dense_backward,
+             numerical_gradient, softmax_cross_entropy_gradient, train_two_layer_network]

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from dlcourse.checks.framework import (Case, ChoiceExercise, ConfiguredObjectExercise, FunctionExercise, Mistake)
+from dlcourse.checks.framework import (Case, ChoiceExercise, ConfiguredObjectExercise, DesignExercise, FunctionExercise,
+                                       Mistake)
 
 # ------------------------------------------------------------------ references
 
@@ -313,6 +314,78 @@ best_learning_rate = FunctionExercise(
     ],
 )
 
+# ------------------------------------------------------------------ exercise: a regularised MLP (design task)
+
+REGULARISED_MAX_PARAMETERS = 300_000
+REGULARISED_MINIMUM_PROBABILITY = 0.60   # exp(-cross-entropy); model A of the lesson gets about 0.55 on validation
+REGULARISED_ADVICE = ("Train on `fit_x[:800]` with L2 on every hidden Dense layer, e.g. "
+                      "`kernel_regularizer=keras.regularizers.L2(1e-3)`, Adam at 1e-3, about 15 epochs of batches of 32, "
+                      "and a softmax output. Too weak an L2 (1e-5) leaves the overfitting in place; a much stronger one "
+                      "(1e-1) flattens the model into underfitting.")
+
+
+def build_regularised_reference_model():
+    """One design within the task's constraints: 784 -> 256 -> 256 -> 10, L2(1e-3) on both hidden layers."""
+    import keras
+
+    penalty = keras.regularizers.L2(1e-3)
+    return keras.Sequential([keras.Input((784,)),
+                             keras.layers.Dense(256, activation="relu", kernel_regularizer=penalty),
+                             keras.layers.Dense(256, activation="relu", kernel_regularizer=penalty),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def l2_factor(layer):
+    """The L2 factor of a layer's kernel regulariser (0.0 when it has none, or only L1)."""
+    regulariser = getattr(layer, "kernel_regularizer", None)
+    if regulariser is None:
+        return 0.0
+    return float(regulariser.get_config().get("l2", 0.0) or 0.0)
+
+
+def score_regularised_model(model):
+    """(exp(-mean cross-entropy) on the held-out digits, problem): the geometric mean of p(right digit)."""
+    import keras
+
+    from dlcourse.checks import heldout
+
+    if not any(l2_factor(layer) > 0 for layer in model.layers):
+        return 0.0, ("The task asks for L2 weight decay, and no layer of your model has one: give a hidden Dense "
+                     "layer `kernel_regularizer=keras.regularizers.L2(1e-3)` (dropout alone is not what this task "
+                     "measures).")
+    images, labels = heldout.load_model_scoring_digits()
+    inputs = images.reshape(len(images), -1).astype("float32") / 255.0
+    probabilities = np.asarray(keras.ops.convert_to_numpy(model(inputs)), dtype=float)
+    if np.any(probabilities < 0) or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+        return 0.0, ("Your model's outputs are not probabilities (they must be >= 0 and sum to 1 per image): end it "
+                     "with `keras.layers.Dense(10, activation=\"softmax\")`.")
+    right = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float(np.exp(np.mean(np.log(right)))), ""
+
+
+regularised_mlp = DesignExercise(
+    exercise_id="ch03.regularised_mlp",
+    title="Taming an overfitting MLP with L2 weight decay",
+    hints=[
+        "Start from model A (two hidden layers of 256) and add `kernel_regularizer=keras.regularizers.L2(...)` to "
+        "the hidden Dense layers; train on `fit_x[:800]`, `fit_y[:800]` only.",
+        "Try a few factors on a log scale (1e-4, 1e-3, 1e-2) and judge them by the validation cross-entropy you "
+        "compute yourself: Keras' `val_loss` includes the penalty.",
+        REGULARISED_ADVICE,
+    ],
+    build_reference=build_regularised_reference_model,
+    score_model=score_regularised_model,
+    metric_name="the geometric mean of the probability given to the right digit, exp(-cross-entropy),",
+    minimum_score=REGULARISED_MINIMUM_PROBABILITY,
+    low_score_advice=REGULARISED_ADVICE,
+    max_parameters=REGULARISED_MAX_PARAMETERS,
+    input_shape=(784,),
+    output_shape=(10,),
+    required_layers=("Dense",),
+    required_layers_description="a fully connected layer",
+)
+
+
 # ------------------------------------------------------------------ exercise: early stopping
 
 _SCRIPTED_VAL_LOSS = [1.00, 0.80, 0.70, 0.72, 0.69, 0.71, 0.73, 0.74, 0.75, 0.76, 0.77, 0.78]
@@ -402,14 +475,21 @@ curve_diagnoses = ChoiceExercise(
     answers={"A": "overfitting", "B": "underfitting", "C": "good fit"},
     choices=("underfitting", "overfitting", "good fit"),
     explanations={
-        "A:good fit": "A's training loss keeps falling while its validation loss turns up: the gap that opens is overfitting.",
-        "A:underfitting": "A's training loss gets very low, so the model has enough capacity; the rising validation loss says overfitting.",
-        "B:overfitting": "B's training and validation losses stay close together, but both stay high: too little capacity, underfitting.",
-        "B:good fit": "B's losses stay well above the others' and flatten early: the model is too small, underfitting.",
-        "C:overfitting": "C's validation loss stays close to its training loss and keeps falling: no gap opens, a good fit.",
-        "C:underfitting": "C reaches a low validation loss, as low as any model here: that is a good fit, not underfitting.",
+        "A:good fit": "A's training loss falls to almost 0 while its validation loss reaches its lowest point in the "
+                      "first half and then rises: the gap that opens is overfitting.",
+        "A:underfitting": "A's training loss falls to almost 0 (below 0.05), so the model has capacity to spare; its "
+                          "validation loss rising after an early minimum says overfitting.",
+        "B:overfitting": "B's training and validation losses stay within 0.1 of each other in every epoch: no gap "
+                         "opens, but both stay high (above 1.5), so the model is too small: underfitting.",
+        "B:good fit": "B's validation loss never gets below 1.5, several times A's or C's lowest: the model is too "
+                      "small to fit even its training images, underfitting.",
+        "C:overfitting": "C's validation loss is still at or near its lowest in the last epochs: it has not turned up, "
+                         "so no overfitting yet; a good fit.",
+        "C:underfitting": "C reaches the lowest validation loss of the three models: that is a good fit, not "
+                          "underfitting.",
     },
 )
 
 
-EXERCISES = [minibatch_indices, momentum_step, adam_step, best_learning_rate, curve_diagnoses, early_stopping, huber]
+EXERCISES = [minibatch_indices, momentum_step, adam_step, best_learning_rate, curve_diagnoses, regularised_mlp,
+             early_stopping, huber]

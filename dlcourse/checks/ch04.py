@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from dlcourse.checks import diagnostics
-from dlcourse.checks.framework import Case, FunctionExercise, Mistake, ModelExercise, ScoredFunctionExercise
+from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, Mistake, ScoredFunctionExercise,
+                                       gather_evidence, low_score_message)
 
 # ------------------------------------------------------------------ references
 
@@ -33,20 +34,33 @@ def reference_conv_output_size(input_size, kernel_size, stride, padding):
     return (input_size - kernel_size) // stride + 1
 
 
-def reference_max_pool2d(feature_map, pool_size):
-    """Max over non-overlapping pool_size x pool_size windows; rows and columns left over are dropped."""
+def reference_pool2d(feature_map, size, stride, mode):
+    """Max ("max") or mean ("average") of size x size windows moving by `stride`; windows that don't fit are dropped."""
     feature_map = np.asarray(feature_map, dtype=float)
-    rows, cols = feature_map.shape[0] // pool_size, feature_map.shape[1] // pool_size
-    blocks = feature_map[:rows * pool_size, :cols * pool_size].reshape(rows, pool_size, cols, pool_size)
-    return blocks.max(axis=(1, 3))
+    reduce = np.max if mode == "max" else np.mean
+    rows = (feature_map.shape[0] - size) // stride + 1
+    cols = (feature_map.shape[1] - size) // stride + 1
+    output = np.zeros((rows, cols))
+    for i in range(rows):
+        for j in range(cols):
+            output[i, j] = reduce(feature_map[i * stride:i * stride + size, j * stride:j * stride + size])
+    return output
 
 
-def reference_average_pool2d(feature_map, pool_size):
-    """Mean over non-overlapping pool_size x pool_size windows; rows and columns left over are dropped."""
-    feature_map = np.asarray(feature_map, dtype=float)
-    rows, cols = feature_map.shape[0] // pool_size, feature_map.shape[1] // pool_size
-    blocks = feature_map[:rows * pool_size, :cols * pool_size].reshape(rows, pool_size, cols, pool_size)
-    return blocks.mean(axis=(1, 3))
+def reference_conv2d_multichannel(image, kernels, bias, stride, padding):
+    """Keras' Conv2D forward pass: image (H, W, C_in), kernels (k_h, k_w, C_in, C_out), bias (C_out,), `padding`
+    rows and columns of zeros on every side, a stride; returns (H', W', C_out)."""
+    image, kernels, bias = (np.asarray(value, dtype=float) for value in (image, kernels, bias))
+    padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
+    kernel_rows, kernel_cols = kernels.shape[0], kernels.shape[1]
+    out_rows = (padded.shape[0] - kernel_rows) // stride + 1
+    out_cols = (padded.shape[1] - kernel_cols) // stride + 1
+    output = np.zeros((out_rows, out_cols, kernels.shape[3]))
+    for i in range(out_rows):
+        for j in range(out_cols):
+            window = padded[i * stride:i * stride + kernel_rows, j * stride:j * stride + kernel_cols, :]
+            output[i, j, :] = np.tensordot(window, kernels, axes=3) + bias
+    return output
 
 
 def reference_conv_parameter_count(kernel_size, input_channels, filters):
@@ -55,8 +69,11 @@ def reference_conv_parameter_count(kernel_size, input_channels, filters):
 
 
 def reference_vertical_edge_kernel():
-    """The Sobel kernel for vertical edges: it responds where brightness changes from left to right."""
-    return np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    """The Prewitt kernel for vertical edges: it responds where brightness changes from left to right."""
+    return np.array([[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])
+
+
+LESSON_SOBEL_VERTICAL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # printed in the lesson
 
 
 # ------------------------------------------------------------------ exercise: conv2d
@@ -66,7 +83,7 @@ _IMAGE_5x5 = np.arange(25, dtype=float).reshape(5, 5)
 _IMAGE_7x6 = np.round(_rng.normal(size=(7, 6)), 2)
 _IMAGE_8x8 = np.round(_rng.uniform(0, 1, size=(8, 8)), 2)
 _ASYMMETRIC = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0], [-2.0, 0.5, 1.0]])
-_EDGE = reference_vertical_edge_kernel()
+_EDGE = LESSON_SOBEL_VERTICAL
 _WIDE = np.array([[1.0, -1.0, 2.0, 0.5]])
 
 
@@ -83,6 +100,23 @@ def _conv_stride_subsampled_wrong(image, kernel, stride):
     full = reference_conv2d(image, kernel, stride)
     return full[:max(full.shape[0] - 1, 0), :max(full.shape[1] - 1, 0)]
 
+
+def _conv_square_kernel(side_axis, crop_kernel):
+    """The square-kernel assumption: the kernel's rows (side_axis 0) or columns (1) used as both of its sides, the
+    window multiplied by the kernel as it is (NumPy pairs them up) or by `kernel[:k, :k]`."""
+    def convolve(image, kernel, stride):
+        image, kernel = np.asarray(image, dtype=float), np.asarray(kernel, dtype=float)
+        size = kernel.shape[side_axis]
+        used = kernel[:size, :size] if crop_kernel else kernel
+        out_rows, out_cols = (image.shape[0] - size) // stride + 1, (image.shape[1] - size) // stride + 1
+        return np.array([[np.sum(image[i * stride:i * stride + size, j * stride:j * stride + size] * used)
+                          for j in range(out_cols)] for i in range(out_rows)])
+    return convolve
+
+
+_SQUARE_KERNEL_MESSAGE = ("the kernel is taken to be square: one of its sides (e.g. `kernel.shape[0]` or "
+                          "`len(kernel)`) is used for both. Use `kernel_rows, kernel_cols = kernel.shape`: a 1x4 kernel "
+                          "has a 1x4 window.")
 
 conv2d = FunctionExercise(
     exercise_id="ch04.conv2d",
@@ -114,6 +148,9 @@ conv2d = FunctionExercise(
         Mistake("the output is one row and one column too small (off by one): with 'valid' padding there are "
                 "`(rows - kernel_rows) // stride + 1` positions; the `+ 1` counts the first one.",
                 _conv_stride_subsampled_wrong),
+        Mistake(_SQUARE_KERNEL_MESSAGE, _conv_square_kernel(0, crop_kernel=False)),
+        Mistake(_SQUARE_KERNEL_MESSAGE, _conv_square_kernel(0, crop_kernel=True)),
+        Mistake(_SQUARE_KERNEL_MESSAGE, _conv_square_kernel(1, crop_kernel=False)),
     ],
 )
 
@@ -154,93 +191,181 @@ conv_output_size = FunctionExercise(
     ],
 )
 
-# ------------------------------------------------------------------ exercises: pooling
+# ------------------------------------------------------------------ exercise: pooling
 
 _FEATURES_4x4 = np.array([[1.0, 3.0, 2.0, 0.0], [4.0, -1.0, 5.0, 1.0], [0.0, 2.0, -3.0, 6.0], [7.0, 1.0, 2.0, 2.0]])
 _FEATURES_5x7 = np.round(_rng.normal(size=(5, 7)), 2)
 _FEATURES_6x6 = np.round(_rng.uniform(-1, 1, size=(6, 6)), 2)
 _FEATURES_9x6 = np.round(_rng.normal(size=(9, 6)), 2)
-
-_POOL_CASES = [
-    Case("a 4x4 feature map, 2x2 windows", (_FEATURES_4x4, 2)),
-    Case("a 5x7 feature map, 2x2 windows (the last row and column are dropped)", (_FEATURES_5x7, 2)),
-    Case("a 6x6 feature map, 3x3 windows", (_FEATURES_6x6, 3)),
-    Case("a 9x6 feature map, 2x2 windows (the last row is dropped)", (_FEATURES_9x6, 2)),
-    Case("a 4x4 feature map, 1x1 windows (nothing changes)", (_FEATURES_4x4, 1)),
-]
+_FEATURES_7x7 = np.round(_rng.normal(size=(7, 7)), 2)
 
 
-def _pool_overlapping(reduce):
-    def pool(feature_map, pool_size):
-        feature_map = np.asarray(feature_map, dtype=float)
-        rows, cols = feature_map.shape[0] - pool_size + 1, feature_map.shape[1] - pool_size + 1
-        return np.array([[reduce(feature_map[i:i + pool_size, j:j + pool_size]) for j in range(cols)]
-                         for i in range(rows)])
-    return pool
+def _pool_overlapping(feature_map, size, stride, mode):
+    """Mistake: the windows move by 1 pixel, whatever the stride."""
+    return reference_pool2d(feature_map, size, 1, mode)
 
 
-def _pool_wrong_reshape(reduce_name):
-    def pool(feature_map, pool_size):
-        feature_map = np.asarray(feature_map, dtype=float)
-        rows, cols = feature_map.shape[0] // pool_size, feature_map.shape[1] // pool_size
-        blocks = feature_map[:rows * pool_size, :cols * pool_size].reshape(rows, cols, pool_size, pool_size)
-        return getattr(blocks, reduce_name)(axis=(2, 3))
-    return pool
+def _pool_stride_is_size(feature_map, size, stride, mode):
+    """Mistake: the windows move by `size` (they tile the map), whatever the stride."""
+    return reference_pool2d(feature_map, size, size, mode)
 
 
-def _pool_keeping_remainder(reduce):
-    def pool(feature_map, pool_size):
-        feature_map = np.asarray(feature_map, dtype=float)
-        rows, cols = math.ceil(feature_map.shape[0] / pool_size), math.ceil(feature_map.shape[1] / pool_size)
-        return np.array([[reduce(feature_map[i * pool_size:(i + 1) * pool_size, j * pool_size:(j + 1) * pool_size])
-                          for j in range(cols)] for i in range(rows)])
-    return pool
+def _pool_keeping_remainder(feature_map, size, stride, mode):
+    """Mistake: windows that run past the edge are kept, cut short."""
+    feature_map = np.asarray(feature_map, dtype=float)
+    reduce = np.max if mode == "max" else np.mean
+    rows = math.ceil((feature_map.shape[0] - size) / stride) + 1
+    cols = math.ceil((feature_map.shape[1] - size) / stride) + 1
+    return np.array([[reduce(feature_map[i * stride:i * stride + size, j * stride:j * stride + size])
+                      for j in range(cols)] for i in range(rows)])
 
 
-_OVERLAP_MESSAGE = ("the windows overlap (they move by 1 pixel): pooling windows move by `pool_size`, so they tile the "
-                    "feature map and the output is `pool_size` times smaller along each axis.")
-_RESHAPE_MESSAGE = ("the windows are not pool_size x pool_size blocks of the map: reshape to "
-                    "(rows // p, p, cols // p, p) and reduce over axes 1 and 3 (reshaping to (rows // p, cols // p, p, p) "
-                    "mixes rows and columns).")
-_REMAINDER_MESSAGE = ("the rows or columns left over are kept as smaller windows; Keras' 'valid' pooling drops them, "
-                      "so the output has `rows // pool_size` rows and `cols // pool_size` columns.")
+def _pool_off_by_one(feature_map, size, stride, mode):
+    """Mistake: `(rows - size) // stride` windows, the first one not counted."""
+    full = reference_pool2d(feature_map, size, stride, mode)
+    return full[:full.shape[0] - 1, :full.shape[1] - 1]
 
-max_pool2d = FunctionExercise(
-    exercise_id="ch04.max_pool2d",
-    title="Max pooling with non-overlapping windows",
+
+pool2d = FunctionExercise(
+    exercise_id="ch04.pool2d",
+    title="Max or average pooling with any window size and stride",
     hints=[
-        "Cut the feature map into pool_size x pool_size blocks that do not overlap (the window moves by pool_size) "
-        "and keep each block's largest value. Rows or columns left over at the end are dropped.",
-        "Crop to `rows * p` by `cols * p` (rows = height // p), then `.reshape(rows, p, cols, p).max(axis=(1, 3))`; "
-        "or two loops over the output positions.",
+        "Pooling slides a size x size window exactly like `conv2d` slides its kernel (the top-left corner at "
+        "(i * stride, j * stride)), but instead of multiplying by a kernel it keeps one number per window: the "
+        "largest for mode \"max\", the mean for mode \"average\". Windows that don't fit are dropped ('valid').",
+        "There are `(rows - size) // stride + 1` output rows (and the same for columns). Pick the reduction once: "
+        "`reduce = np.max if mode == \"max\" else np.mean`, then two loops: "
+        "`output[i, j] = reduce(feature_map[i*stride:i*stride+size, j*stride:j*stride+size])`.",
     ],
-    reference=reference_max_pool2d,
-    cases=_POOL_CASES,
+    reference=reference_pool2d,
+    cases=[
+        Case("a 4x4 feature map, 2x2 windows, stride 2, max", (_FEATURES_4x4, 2, 2, "max")),
+        Case("a 4x4 feature map, 2x2 windows, stride 2, average", (_FEATURES_4x4, 2, 2, "average")),
+        Case("a 5x7 feature map, 2x2 windows, stride 2, max (the last row and column are dropped)",
+             (_FEATURES_5x7, 2, 2, "max")),
+        Case("a 6x6 feature map, 3x3 windows, stride 3, average", (_FEATURES_6x6, 3, 3, "average")),
+        Case("a 7x7 feature map, 3x3 windows, stride 2, max (overlapping windows)", (_FEATURES_7x7, 3, 2, "max")),
+        Case("a 9x6 feature map, 2x2 windows, stride 1, average (overlapping windows)",
+             (_FEATURES_9x6, 2, 1, "average")),
+        Case("a 9x6 feature map, 2x2 windows, stride 3, max (gaps between windows)", (_FEATURES_9x6, 2, 3, "max")),
+        Case("a 5x7 feature map, 3x3 windows, stride 2, average", (_FEATURES_5x7, 3, 2, "average")),
+    ],
     mistakes=[
-        Mistake("that is the mean of each window (average pooling); max pooling keeps each window's largest value.",
-                reference_average_pool2d),
-        Mistake(_OVERLAP_MESSAGE, _pool_overlapping(np.max)),
-        Mistake(_RESHAPE_MESSAGE, _pool_wrong_reshape("max")),
-        Mistake(_REMAINDER_MESSAGE, _pool_keeping_remainder(np.max)),
+        Mistake("max and average are swapped: mode \"max\" keeps each window's largest value, \"average\" its mean.",
+                lambda x, size, stride, mode: reference_pool2d(x, size, stride, "average" if mode == "max" else "max")),
+        Mistake("the mode is ignored: every window gives its largest value, also for mode \"average\" (which wants the "
+                "window's mean).", lambda x, size, stride, mode: reference_pool2d(x, size, stride, "max")),
+        Mistake("the mode is ignored: every window gives its mean, also for mode \"max\" (which wants the window's "
+                "largest value).", lambda x, size, stride, mode: reference_pool2d(x, size, stride, "average")),
+        Mistake("the stride is ignored (the windows move by 1 pixel): the top-left corner of window (i, j) is at "
+                "(i * stride, j * stride).", _pool_overlapping),
+        Mistake("the windows move by `size`, not by `stride`: they only tile the map when the two are equal. The "
+                "top-left corner of window (i, j) is at (i * stride, j * stride).", _pool_stride_is_size),
+        Mistake("windows that run past the edge are kept, cut short; Keras' 'valid' pooling drops them, so there are "
+                "`(rows - size) // stride + 1` output rows.", _pool_keeping_remainder),
+        Mistake("the output is one row and one column too small (off by one): there are "
+                "`(rows - size) // stride + 1` windows per column; the `+ 1` counts the first one.", _pool_off_by_one),
     ],
 )
 
-average_pool2d = FunctionExercise(
-    exercise_id="ch04.average_pool2d",
-    title="Average pooling with non-overlapping windows",
+# ------------------------------------------------------------------ exercise: multi-channel convolution with padding
+
+_MULTI_IMAGE_6x5x3 = np.round(_rng.normal(size=(6, 5, 3)), 2)
+_MULTI_IMAGE_7x7x2 = np.round(_rng.uniform(0, 1, size=(7, 7, 2)), 2)
+_MULTI_IMAGE_6x8x3 = np.round(_rng.normal(size=(6, 8, 3)), 2)
+_MULTI_IMAGE_5x6x2 = np.round(_rng.normal(size=(5, 6, 2)), 2)
+_MULTI_IMAGE_4x4x3 = np.round(_rng.normal(size=(4, 4, 3)), 2)
+
+
+def _multi_kernels(rows, cols, channels, filters):
+    """Random kernels with asymmetric weights (a flip changes them)."""
+    return np.round(_rng.normal(size=(rows, cols, channels, filters)), 2)
+
+
+def _multi_bias(filters):
+    return np.round(_rng.uniform(0.5, 1.5, size=filters) * np.where(np.arange(filters) % 2, -1, 1), 2)
+
+
+_MULTI_CASES = [
+    Case("a 5x5 grey image (1 channel), one 3x3 filter, stride 1, no padding",
+         (_IMAGE_5x5[..., None], _ASYMMETRIC[..., None, None], np.array([0.5]), 1, 0)),
+    Case("a 6x5 image with 3 channels, two 3x3 filters, stride 1, padding 1 (output 6x5x2)",
+         (_MULTI_IMAGE_6x5x3, _multi_kernels(3, 3, 3, 2), _multi_bias(2), 1, 1)),
+    Case("a 7x7 image with 2 channels, four 3x3 filters, stride 2, padding 1 (output 4x4x4)",
+         (_MULTI_IMAGE_7x7x2, _multi_kernels(3, 3, 2, 4), _multi_bias(4), 2, 1)),
+    Case("a 6x8 image with 3 channels, two 2x3 filters (not square), stride 2, no padding (output 3x3x2)",
+         (_MULTI_IMAGE_6x8x3, _multi_kernels(2, 3, 3, 2), _multi_bias(2), 2, 0)),
+    Case("a 5x6 image with 2 channels, three 5x5 filters, stride 1, padding 2 (output 5x6x3)",
+         (_MULTI_IMAGE_5x6x2, _multi_kernels(5, 5, 2, 3), _multi_bias(3), 1, 2)),
+    Case("a 4x4 image with 3 channels, five 1x1 filters, stride 1, no padding (a 1x1 convolution)",
+         (_MULTI_IMAGE_4x4x3, _multi_kernels(1, 1, 3, 5), _multi_bias(5), 1, 0)),
+]
+
+
+def _multi_no_padding(image, kernels, bias, stride, padding):
+    """Mistake: the padding is ignored."""
+    return reference_conv2d_multichannel(image, kernels, bias, stride, 0)
+
+
+def _multi_no_bias(image, kernels, bias, stride, padding):
+    """Mistake: the bias is never added."""
+    return reference_conv2d_multichannel(image, kernels, np.zeros_like(np.asarray(bias, dtype=float)), stride, padding)
+
+
+def _multi_flipped(image, kernels, bias, stride, padding):
+    """Mistake: each kernel flipped along its rows and columns (the mathematical convolution)."""
+    return reference_conv2d_multichannel(image, np.asarray(kernels, dtype=float)[::-1, ::-1], bias, stride, padding)
+
+
+def _multi_first_channel_only(image, kernels, bias, stride, padding):
+    """Mistake: only the first input channel is used."""
+    image, kernels = np.asarray(image, dtype=float), np.asarray(kernels, dtype=float)
+    return reference_conv2d_multichannel(image[:, :, :1], kernels[:, :, :1, :], bias, stride, padding)
+
+
+def _multi_channel_mean(image, kernels, bias, stride, padding):
+    """Mistake: the products are averaged over the input channels instead of summed."""
+    image, kernels = np.asarray(image, dtype=float), np.asarray(kernels, dtype=float)
+    channels = image.shape[2]
+    with_bias = reference_conv2d_multichannel(image, kernels / channels, np.zeros(kernels.shape[3]), stride, padding)
+    return with_bias + np.asarray(bias, dtype=float)
+
+
+def _multi_no_stride(image, kernels, bias, stride, padding):
+    """Mistake: the stride is ignored."""
+    return reference_conv2d_multichannel(image, kernels, bias, 1, padding)
+
+
+conv2d_multichannel = FunctionExercise(
+    exercise_id="ch04.conv2d_multichannel",
+    title="The forward pass of keras.layers.Conv2D: several channels and filters, a bias, a stride and zero padding",
     hints=[
-        "The same windows as max pooling, but keep each window's mean.",
-        "Crop to `rows * p` by `cols * p`, then `.reshape(rows, p, cols, p).mean(axis=(1, 3))`.",
+        "First pad: `np.pad(image, ((padding, padding), (padding, padding), (0, 0)))` adds `padding` rows and "
+        "columns of zeros on every side and none along the channel axis. Then slide the window as in `conv2d`: "
+        "the window at (i, j) is `padded[i*stride:i*stride+kr, j*stride:j*stride+kc, :]`, with all its channels.",
+        "Output (i, j, f) is the sum over the window's rows, columns *and channels* of `window * kernels[:, :, :, f]`, "
+        "plus `bias[f]`. There are `(padded_rows - kr) // stride + 1` output rows; the kernel is not flipped.",
+        "Two loops over (i, j) and one over f: `output[i, j, f] = np.sum(window * kernels[:, :, :, f]) + bias[f]` "
+        "(or all filters at once: `np.tensordot(window, kernels, axes=3) + bias`).",
     ],
-    reference=reference_average_pool2d,
-    cases=_POOL_CASES,
+    reference=reference_conv2d_multichannel,
+    cases=_MULTI_CASES,
     mistakes=[
-        Mistake("that is the largest value of each window (max pooling); average pooling keeps each window's mean.",
-                reference_max_pool2d),
-        Mistake(_OVERLAP_MESSAGE, _pool_overlapping(np.mean)),
-        Mistake(_RESHAPE_MESSAGE, _pool_wrong_reshape("mean")),
-        Mistake(_REMAINDER_MESSAGE, _pool_keeping_remainder(np.mean)),
+        Mistake("the padding is ignored: first add `padding` rows and columns of zeros on every side "
+                "(`np.pad(image, ((p, p), (p, p), (0, 0)))`), then slide the kernel over the padded image.",
+                _multi_no_padding),
+        Mistake("the bias is missing: every filter adds its own `bias[f]` to each of its outputs.", _multi_no_bias),
+        Mistake("the kernel is flipped: that is the mathematical convolution. Keras' Conv2D (and this exercise) "
+                "multiplies each window by the kernel as it is (cross-correlation).", _multi_flipped),
+        Mistake("the input channels are not all summed: output (i, j, f) is the sum over the window's rows, columns "
+                "*and every input channel* of `window * kernels[:, :, :, f]` (here only the first channel counts).",
+                _multi_first_channel_only),
+        Mistake("the input channels are averaged, not summed: output (i, j, f) is the *sum* over the window's rows, "
+                "columns and every input channel of `window * kernels[:, :, :, f]`.", _multi_channel_mean),
+        Mistake("the stride is ignored: the window moves by `stride` pixels, so its top-left corner (in the padded "
+                "image) is at (i * stride, j * stride).", _multi_no_stride),
     ],
+    time_limit_seconds=20.0,
 )
 
 # ------------------------------------------------------------------ exercise: parameter count
@@ -295,6 +420,12 @@ def _edge_test_images():
     return vertical, others[:8], others[8:]
 
 
+def is_multiple_of_lesson_sobel(kernel):
+    """Whether a 3x3 kernel is c * the lesson's Sobel kernel for some c != 0 (negated and scaled copies included)."""
+    scale = float(np.sum(kernel * LESSON_SOBEL_VERTICAL) / np.sum(LESSON_SOBEL_VERTICAL ** 2))
+    return scale != 0.0 and bool(np.allclose(kernel, scale * LESSON_SOBEL_VERTICAL, rtol=1e-6, atol=1e-9 * abs(scale)))
+
+
 def _edge_strength(image, kernel):
     return float(np.max(np.abs(reference_conv2d(image, kernel, 1))))
 
@@ -309,6 +440,10 @@ def score_vertical_edge_kernel(case, kernel):
         return 0.0, f"Return a 3x3 array; yours has shape {kernel.shape}."
     if not np.all(np.isfinite(kernel)) or not np.any(kernel):
         return 0.0, "Your kernel is all zeros or holds NaN/inf: it responds to nothing."
+    if is_multiple_of_lesson_sobel(kernel):
+        return 0.0, ("that is the lesson's Sobel kernel `sobel_vertical` (or a multiple of it), printed just above the "
+                     "exercise. The exercise asks for a kernel of your own: keep the idea (right column minus left "
+                     "column, weights summing to 0) and choose different weights.")
     vertical, horizontal, flat = _edge_test_images()
     strong = [_edge_strength(image, kernel) for image in vertical]
     weak_horizontal = [_edge_strength(image, kernel) for image in horizontal]
@@ -338,8 +473,9 @@ vertical_edge_kernel = ScoredFunctionExercise(
     hints=[
         "A vertical edge is where brightness changes from *left to right*. A kernel that subtracts the left "
         "column of the window from the right column responds there, and gives 0 where the image is flat.",
-        "Weights that sum to 0 ignore constant brightness; the centre column can be 0.",
-        "The Sobel kernel: rows `[-1, 0, 1]`, `[-2, 0, 2]`, `[-1, 0, 1]`.",
+        "Weights that sum to 0 ignore constant brightness; the centre column can be 0. The lesson's Sobel kernel "
+        "(and any multiple of it) is not accepted: change its weights.",
+        "The Prewitt kernel weighs the three rows equally: rows `[-1, 0, 1]`, `[-1, 0, 1]`, `[-1, 0, 1]`.",
     ],
     cases=[Case("the held-out test images (vertical edges, horizontal edges, flat regions)", ())],
     score_output=score_vertical_edge_kernel,
@@ -353,48 +489,74 @@ vertical_edge_kernel = ScoredFunctionExercise(
 
 
 def build_cnn_reference_model():
-    """The architecture the CNN exercise asks for."""
+    """One design within the task's constraints (the solution's, 12,954 parameters): used only by the tests."""
     from dlcourse import architectures
 
     return architectures.small_cnn(10)
 
 
-def score_cnn_model(model):
-    """Accuracy on 1000 held-out MNIST test digits that no lesson cell loads, and a message if it predicts one class."""
+def cnn_scoring_digits():
+    """The 1000 held-out MNIST test digits the CNN is scored on, scaled to [0, 1] with a channel axis, and labels."""
     from dlcourse.checks import heldout
 
     test_images, test_labels = heldout.load_model_scoring_digits()
-    images = (test_images.astype("float32") / 255.0)[..., None]
+    return (test_images.astype("float32") / 255.0)[..., None], test_labels
+
+
+def cnn_unscaled_pixels_advice(model):
+    """Advice naming unscaled training images, only when the CNN scores clearly higher on 0-255 pixels."""
+    return diagnostics.unscaled_pixels_advice(model, *cnn_scoring_digits())
+
+
+CNN_EVIDENCE = (diagnostics.untrained_model_advice, cnn_unscaled_pixels_advice)
+CNN_RECIPE = ("Train for 20 epochs in batches of 64 with Adam on the warm-up + cosine schedule (hint 2), on pixels "
+              "scaled to [0, 1].")
+
+
+def score_cnn_model(model):
+    """Accuracy on 1000 held-out MNIST test digits that no lesson cell loads, and a message if it predicts one class
+    (with the causes the check found evidence for)."""
+    images, test_labels = cnn_scoring_digits()
     probabilities = np.asarray(model.predict(images, batch_size=500, verbose=0))
-    return diagnostics.classification_accuracy(
+    accuracy, problem = diagnostics.classification_accuracy(
         probabilities, test_labels, item="image", class_phrase="the digit {}",
-        diverged_advice="Lower the learning rate and rebuild the model.",
-        one_class_advice="Has it been trained with `fit`? Are the pixels scaled to [0, 1]?")
+        diverged_advice="Lower the learning rate and rebuild the model.")
+    if problem and np.all(np.isfinite(probabilities)):
+        problem = low_score_message(problem, gather_evidence(CNN_EVIDENCE, model), CNN_RECIPE)
+    return accuracy, problem
 
 
-cnn_classifier = ModelExercise(
+CNN_PARAMETER_BUDGET = 20_000
+
+cnn_classifier = DesignExercise(
     exercise_id="ch04.cnn_classifier",
-    title="A small CNN for the MNIST digits",
+    title="Design a small CNN for the MNIST digits: at most 20,000 parameters, at least 0.97 on unseen digits",
     hints=[
-        "Follow the architecture in the exercise text layer by layer: RandomTranslation(0.1, 0.1, "
-        "fill_mode=\"constant\"), then twice Conv2D (no bias) -> BatchNormalization -> Activation(\"relu\") -> "
-        "MaxPooling2D(2), with 16 and then 32 filters of size 3, then Flatten, Dropout(0.3), Dense(10, softmax).",
+        "Spend the budget on convolutions, not on one big Dense layer: two blocks of Conv2D (3x3) -> "
+        "BatchNormalization -> ReLU -> MaxPooling2D(2), with 16 and then 32 filters, shrink 28x28 to 5x5x32 = 800 "
+        "numbers, and Dense(10, softmax) on them costs only 8,010 parameters. Count as you go with `summary()`.",
         "Train on `train_x` (pixels already scaled to [0, 1], with a channel axis) with "
         "`loss=\"sparse_categorical_crossentropy\"`, 20 epochs in batches of 64, and Adam on the lesson's warm-up + "
         "cosine schedule: `keras.optimizers.Adam(make_schedule(20, 64, len(train_x)))` (1260 steps: 126 of "
         "warm-up from 1e-3 to 3e-3, then 1134 of cosine decay).",
-        "If accuracy is low: train all 20 epochs (a few epochs leave BatchNormalization's moving statistics and the "
-        "weights far from done), keep the schedule (plain `Adam()` at a constant 1e-3 for 15 epochs lands around "
-        "0.96-0.97, too close to the bar), and scale your training images exactly as `train_x` is, `/ 255.0`.",
+        "With only 4000 training digits, regularise: `RandomTranslation(0.1, 0.1, fill_mode=\"constant\")` as the "
+        "first layer (shifts by up to 3 pixels, only during `fit`), `use_bias=False` in each Conv2D followed by "
+        "BatchNormalization, and `Dropout(0.3)` after `Flatten()`. That is the lesson's CNN, 12,954 parameters; "
+        "plain `Adam()` at 1e-3 for 15 epochs lands around 0.96-0.97, too close to the bar.",
     ],
     build_reference=build_cnn_reference_model,
     score_model=score_cnn_model,
     metric_name="accuracy",
     minimum_score=0.97,
-    low_score_advice="Train for 20 epochs in batches of 64 with Adam on the warm-up + cosine schedule (hint 2), on "
-                     "pixels scaled to [0, 1].",
+    max_parameters=CNN_PARAMETER_BUDGET,
+    input_shape=(28, 28, 1),
+    output_shape=(10,),
+    required_layers=("Conv2D",),
+    required_layers_description="at least one convolutional layer",
+    low_score_advice=CNN_RECIPE,
+    low_score_evidence=CNN_EVIDENCE,
     time_limit_seconds=90.0,
 )
 
-EXERCISES = [conv2d, conv_output_size, max_pool2d, average_pool2d, conv_parameter_count, vertical_edge_kernel,
+EXERCISES = [conv2d, conv_output_size, vertical_edge_kernel, pool2d, conv2d_multichannel, conv_parameter_count,
              cnn_classifier]

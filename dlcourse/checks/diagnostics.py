@@ -848,3 +848,89 @@ def classification_accuracy(probabilities: Any, labels: Any, subject: str = "mod
         return accuracy, (f"Your {subject} predicts {class_phrase.format(predictions[0])} for every {item} "
                           f"(accuracy {accuracy:.2f}). {one_class_advice}").rstrip()
     return accuracy, ""
+
+
+# ------------------------------------------------------------------ evidence for low-score advice (models)
+
+
+def predicted_classes(probabilities: Any) -> np.ndarray:
+    """The class each example is predicted: the argmax of a row of probabilities, or one probability above 0.5."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.ndim == 2 and probabilities.shape[1] > 1:
+        return probabilities.argmax(axis=-1)
+    return (probabilities.reshape(-1) > 0.5).astype(int)
+
+
+def model_accuracy(model: Any, inputs: Any, labels: Any, batch_size: int = 500) -> float:
+    """A classifier's accuracy on some inputs; 0.0 when it outputs NaN or infinity."""
+    probabilities = np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=float)
+    if not np.all(np.isfinite(probabilities)):
+        return 0.0
+    return float(np.mean(predicted_classes(probabilities) == np.asarray(labels).reshape(-1)))
+
+
+UNSCALED_PIXELS_MARGIN = 0.1  # how much more accurate on 0-255 pixels a model must be to name unscaled training images
+
+
+def unscaled_pixels_advice(model: Any, scaled_images: Any, labels: Any, margin: float = UNSCALED_PIXELS_MARGIN) -> str:
+    """Advice naming unscaled training images, only when the model is clearly more accurate on 0-255 pixels than on
+    the [0, 1] pixels the check gives it; else ''."""
+    scaled_images = np.asarray(scaled_images, dtype="float32")
+    scaled_accuracy = model_accuracy(model, scaled_images, labels)
+    unscaled_accuracy = model_accuracy(model, scaled_images * np.float32(255.0), labels)
+    if unscaled_accuracy < scaled_accuracy + margin:
+        return ""
+    return (f"Your model is more accurate on unscaled pixels, 0-255 (accuracy {unscaled_accuracy:.3f}), than on pixels "
+            f"scaled to [0, 1] ({scaled_accuracy:.3f}), which is what the check gives it: it was trained on unscaled "
+            "images. Scale the training images with `/ 255.0`.")
+
+
+def _leaf_layers(model: Any) -> Iterator[Any]:
+    """Every layer of a model, the layers of nested models in place of the nested model."""
+    for layer in getattr(model, "layers", []):
+        if getattr(layer, "layers", None):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _weights_by_name(layer: Any) -> dict[str, np.ndarray]:
+    """A layer's weights by their short name ('bias', 'moving_mean', ...)."""
+    return {variable.name.split("/")[-1]: np.asarray(variable.numpy()) for variable in layer.weights}
+
+
+def untrained_layers(model: Any) -> list[str]:
+    """Each layer that still holds Keras' initial values, described, e.g. '`dense` (biases all exactly 0)': biases all
+    0, or BatchNormalization's moving mean and variance still exactly 0 and 1 (any training step changes them)."""
+    found = []
+    for layer in _leaf_layers(model):
+        weights = _weights_by_name(layer)
+        if "moving_mean" in weights and "moving_variance" in weights:
+            if not np.any(weights["moving_mean"]) and np.all(weights["moving_variance"] == 1.0):
+                found.append(f"`{layer.name}` (moving mean and variance exactly 0 and 1)")
+        elif "bias" in weights and weights["bias"].size and not np.any(weights["bias"]):
+            found.append(f"`{layer.name}` (biases all exactly 0)")
+    return found
+
+
+def untrained_model_advice(model: Any) -> str:
+    """Advice naming the layers that were never trained, only when some still hold their initial values; else ''."""
+    found = untrained_layers(model)
+    if not found:
+        return ""
+    return (f"Never trained: {', '.join(found)} still {'holds' if len(found) == 1 else 'hold'} Keras' initial values, "
+            "which any training step changes. Train the model with `fit` (after `compile`) before checking it.")
+
+
+OVERFIT_GAP = 0.05  # how much better on its training data than on held-out data a model must be to name overfitting
+
+
+def underfit_or_overfit_advice(training_score: float, heldout_score: float, minimum_score: float,
+                               underfit_advice: str, overfit_advice: str, gap: float = OVERFIT_GAP) -> str:
+    """`underfit_advice` when the score on the training data is below the bar too; `overfit_advice` when it reaches
+    the bar and exceeds the held-out score by `gap` or more; else ''."""
+    if training_score < minimum_score:
+        return underfit_advice
+    if training_score - heldout_score >= gap:
+        return overfit_advice
+    return ""
