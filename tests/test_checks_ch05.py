@@ -332,18 +332,29 @@ def test_untrained_forecaster_fails_with_the_numbers():
     assert "persistence baseline's 23.3" in result.message, result.message
 
 
-def test_forecaster_with_the_wrong_cell_is_rejected_with_a_layer_diff():
-    model = keras.Sequential([keras.Input(shape=(12, 1)), keras.layers.LSTM(32), keras.layers.Dense(1)])
-    result = checks.check("ch05.forecaster", model, record=False)
-    assert result.status == "failed"
-    assert "GRU" in result.message and "LSTM" in result.message, result.message
+def test_forecaster_design_constraints_are_named():
+    """A design task: no recurrent layer, over the budget, or a wrong output shape is named; an LSTM is allowed."""
+    dense_only = keras.Sequential([keras.Input(shape=(12, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    message = checks.check("ch05.forecaster", dense_only, record=False).message
+    assert message.startswith("The task asks for a recurrent layer (SimpleRNN, LSTM, GRU"), message
+    too_big = keras.Sequential([keras.Input(shape=(12, 1)), keras.layers.LSTM(64), keras.layers.Dense(1)])
+    message = checks.check("ch05.forecaster", too_big, record=False).message
+    assert message.startswith("Your model has 16,961 parameters, over the task's budget of 10,000."), message
+    two_outputs = keras.Sequential([keras.Input(shape=(12, 1)), keras.layers.GRU(8), keras.layers.Dense(2)])
+    assert "output shape (per example) is (2,); the task needs (1,)" in checks.check(
+        "ch05.forecaster", two_outputs, record=False).message
+    keras.utils.set_random_seed(0)
+    untrained_lstm = keras.Sequential([keras.Input(shape=(12, 1)), keras.layers.LSTM(32), keras.layers.Dense(1)])
+    message = checks.check("ch05.forecaster", untrained_lstm, record=False).message
+    assert message.startswith("On the held-out years 1970-2008 your model's MAE is"), message  # constraints met
+    assert "least-squares linear model reaches 1.52 there" in message
 
 
 def test_constant_forecaster_is_told_it_predicts_one_value():
     model = ch05.build_forecaster_reference_model()
     model.set_weights([np.zeros_like(weight) for weight in model.get_weights()])
     score, problem = ch05.score_forecaster(model)
-    assert score < 1.2 and "almost the same value" in problem
+    assert score < ch05.FORECASTER_MINIMUM_RATIO and "almost the same value" in problem
     assert "Never trained" in problem and "has it been trained" not in problem, problem  # its biases are all 0
 
 
