@@ -430,3 +430,24 @@ def plot_optimization_paths(
         return ax
     axes.figure.tight_layout()
     return axes.figure
+
+
+def show_tiled_images(axes: Axes, images: np.ndarray, num_columns: int, title: str = "") -> Axes:
+    """Draw images (N, H, W[, 1]) with pixels in [-1, 1] as one picture of num_columns per row, without axes."""
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (n, h, w) or (n, h, w, 1), got {images.shape}")
+    num_rows = int(np.ceil(len(images) / num_columns))
+    height, width = images.shape[1:]
+    gap = 2  # pixels of background between tiles
+    picture = np.full((num_rows * (height + gap) - gap, num_columns * (width + gap) - gap), -1.0)
+    for index, image in enumerate(images):
+        top, left = (index // num_columns) * (height + gap), (index % num_columns) * (width + gap)
+        picture[top:top + height, left:left + width] = image
+    axes.imshow((picture + 1.0) / 2.0, cmap="gray_r", vmin=0.0, vmax=1.0)
+    axes.set_axis_off()
+    if title:
+        axes.set_title(title)
+    return axes

@@ -55,7 +55,7 @@ RECIPES = [
     Recipe("ch05.sample_with_temperature", "sample_with_temperature"),
     Recipe("ch07.transfer_model", "transfer_model"),
     Recipe("ch07.predict_digits", "predict_digits", rerun_exercises=("ch07.transfer_model",)),
-    Recipe("ch07.fine_tune", "fine_tune_and_predict"),
+    Recipe("ch07.fine_tune", "fine_tuned_model"),
     Recipe("ch08.recommender_model", "recommender_model"),
 ]
 

@@ -269,3 +269,60 @@ def test_ring_of_gaussians_and_mode_count():
     assert points.shape == (800, 2) and points.dtype == np.float32
     assert gan.modes_covered(points) == 8
     assert gan.modes_covered(np.tile(gan.ring_mode_centres()[:3], (100, 1))) == 3
+
+
+def colour_generator_functional():
+    """The generator of exercise 4, written with the functional API and the derived sizes spelled out."""
+    latent = keras.Input(shape=(16,))
+    x = keras.layers.Dense(4096, use_bias=False)(latent)
+    x = keras.layers.LeakyReLU(negative_slope=0.2)(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Reshape((8, 8, 64))(x)
+    x = keras.layers.Conv2DTranspose(32, (4, 4), strides=(2, 2), padding="same", use_bias=False)(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2)(keras.layers.BatchNormalization()(x))
+    images = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh")(x)
+    return keras.Model(latent, images)
+
+
+def test_generator_written_differently_passes():
+    keras.utils.set_random_seed(0)
+    result = checks.check("ch06.generator", colour_generator_functional(), record=False)
+    assert result.passed, result.message
+
+
+def test_generator_from_a_16x16_map_is_rejected_at_the_dense_layer():
+    """A student who starts from 16x16 and lets block 2 keep the side (stride 1) gets the same final shape:
+    the diff names the Dense layer's units, the first layer that differs."""
+    model = keras.Sequential([
+        keras.Input(shape=(16,)), keras.layers.Dense(16 * 16 * 64, use_bias=False), keras.layers.BatchNormalization(),
+        keras.layers.LeakyReLU(0.2), keras.layers.Reshape((16, 16, 64)),
+        keras.layers.Conv2DTranspose(32, 4, strides=1, padding="same", use_bias=False),
+        keras.layers.BatchNormalization(), keras.layers.LeakyReLU(0.2),
+        keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh")])
+    result = checks.check("ch06.generator", model, record=False)
+    assert result.status == "failed" and "First difference at layer 1" in result.message, result.message
+    assert "units" in result.message, result.message
+
+
+def test_discriminator_with_a_stride_1_convolution_is_rejected():
+    model = keras.Sequential([
+        keras.Input(shape=(32, 32, 3)), keras.layers.Conv2D(32, 4, padding="same"), keras.layers.LeakyReLU(0.2),
+        keras.layers.Conv2D(64, 4, strides=4, padding="same"), keras.layers.LeakyReLU(0.2),
+        keras.layers.Flatten(), keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+    result = checks.check("ch06.discriminator", model, record=False)
+    assert result.status == "failed" and "strides" in result.message, result.message
+
+
+def test_show_tiled_images_draws_one_picture_without_axes():
+    import matplotlib.pyplot as plt
+
+    from dlcourse import plots
+
+    figure, axes = plt.subplots()
+    images = np.random.default_rng(0).uniform(-1, 1, size=(6, 4, 5, 1))
+    plots.show_tiled_images(axes, images, 4, "six tiles")
+    picture = axes.get_images()[0].get_array()
+    assert picture.shape == (2 * 4 + 2, 4 * 5 + 3 * 2)       # 2 rows and 4 columns of tiles, 2-pixel gaps
+    assert np.allclose(picture[:4, :5], (images[0, :, :, 0] + 1) / 2)
+    assert np.allclose(picture[6:10, 7:12], (images[5, :, :, 0] + 1) / 2)
+    assert not axes.axison and axes.get_title() == "six tiles"
+    plt.close(figure)

@@ -321,14 +321,11 @@ def test_predict_digits_that_looks_labels_up_in_the_lesson_data_fails():
     assert "predicts the digit 0 for every image" in result.message, result.message
 
 
-def test_predict_digits_and_fine_tune_inputs_are_heldout_digits():
+def test_predict_digits_inputs_are_heldout_digits():
     lookup = _lesson_label_lookup()
     new_images = ch07.predict_digits.cases[0].args[0]
-    fine_tune_train_images, _, fine_tune_test_images = ch07.fine_tune.cases[0].args
     assert new_images.shape == (ch07.NUM_NEW_DIGITS, 28, 28) and new_images.dtype == np.uint8
-    assert fine_tune_test_images.shape == (ch07.NUM_FINE_TUNE_TEST, 28, 28)
-    assert not any(image.tobytes() in lookup for image in np.concatenate([new_images, fine_tune_test_images]))
-    assert all(image.tobytes() in lookup for image in fine_tune_train_images)
+    assert not any(image.tobytes() in lookup for image in new_images)
 
 
 def test_scorer_names_a_constant_prediction():
@@ -339,70 +336,145 @@ def test_scorer_names_a_constant_prediction():
     assert "shape" in problem
 
 
-# ----------------------------------------------------------------- fine-tuning with few labels (a scored function)
+# ----------------------------------------------------------------- fine-tuning the top two blocks (a design task)
 
 
-def fine_tune_and_predict(train_images, train_labels, test_images):
-    """Feature extraction, then the top block unfrozen with a low learning rate (the notebook's solution)."""
-    keras.utils.set_random_seed(0)
-    base = keras.models.load_model(datasets.transfer_base_path())
-    base.trainable = False
-    inputs = keras.Input(shape=(28, 28, 1))
-    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(base(inputs, training=False)))
-    images, labels = np.tile(_scaled(train_images), (30, 1, 1, 1)), np.tile(train_labels, 30)
+def _lesson_few_100():
+    """The lesson's 100 labelled digits (`balanced_indices(100)`), scaled, and their labels."""
+    train_images, train_labels, _, _ = datasets.load_mnist_split(num_test=1000, seed=0)
+    generator = np.random.default_rng(0)
+    per_digit = [generator.choice(np.flatnonzero(train_labels == digit), 10, replace=False) for digit in range(10)]
+    indices = generator.permutation(np.concatenate(per_digit))
+    return _scaled(train_images[indices]).astype("float32"), train_labels[indices]
+
+
+def _fit_repeated(model, images, labels, num_seen):
+    repeats = -(-num_seen // len(labels))
+    model.fit(np.tile(images, (repeats, 1, 1, 1)), np.tile(labels, repeats), epochs=1, batch_size=32, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def fine_tune_start():
+    """The lesson's 100 digits and the head weights after stage 1 (the head trained on the frozen base)."""
+    images, labels = _lesson_few_100()
+    keras.utils.set_random_seed(2)
+    model = build_transfer_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, epochs=1, batch_size=32, verbose=0)
+    _fit_repeated(model, images, labels, 2000)
+    return images, labels, model.get_weights()
+
+
+def fine_tuned(fine_tune_start, unfrozen=("block2_conv", "block3_conv"), learning_rate=1e-4, num_seen=1000):
+    """Stage 2 from the trained head: unfreeze the named layers of the base, recompile, train (if num_seen > 0)."""
+    images, labels, head_weights = fine_tune_start
+    keras.utils.set_random_seed(3)
+    model = build_transfer_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.set_weights(head_weights)
+    base = model.layers[1]
     base.trainable = True
     for layer in base.layers:
-        layer.trainable = layer.name == "block3_conv"
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
-    model.fit(images[:2000], labels[:2000], epochs=1, batch_size=32, verbose=0)
-    return model.predict(_scaled(test_images), verbose=0).argmax(axis=-1)
+        layer.trainable = layer.name in unfrozen
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    if num_seen:
+        _fit_repeated(model, images, labels, num_seen)
+    return model
 
 
-def head_on_precomputed_features(train_images, train_labels, test_images):
-    """Another correct answer: the frozen base's features computed once, and a softmax head trained on them."""
-    keras.utils.set_random_seed(0)
-    base = keras.models.load_model(datasets.transfer_base_path())
-    train_features = base.predict(_scaled(train_images), verbose=0)
-    head = keras.Sequential([keras.Input(shape=train_features.shape[1:]), keras.layers.Dense(10, activation="softmax")])
-    head.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    head.fit(train_features, np.asarray(train_labels), epochs=100, batch_size=32, verbose=0)
-    return head.predict(base.predict(_scaled(test_images), verbose=0), verbose=0).argmax(axis=-1)
+def test_fine_tuning_the_top_two_blocks_passes(fine_tune_start):
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start), record=False)
+    assert result.passed, str(result)
+    assert "within the budget of 40,000" in result.message
 
 
-def test_fine_tuning_passes():
-    result = checks.check("ch07.fine_tune", fine_tune_and_predict, record=False)
+def test_fine_tuning_with_a_hidden_layer_head_and_sgd_passes(fine_tune_start):
+    """Another correct answer: a Sequential model, a head with a hidden layer, SGD with momentum for stage 2."""
+    images, labels, _ = fine_tune_start
+    keras.utils.set_random_seed(4)
+    base = ch07.load_pretrained_base()
+    base.trainable = False
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), base, keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    _fit_repeated(model, images, labels, 3000)
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = isinstance(layer, keras.layers.Conv2D) and layer.name != "block1_conv"
+    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss="sparse_categorical_crossentropy")
+    _fit_repeated(model, images, labels, 1000)
+    result = checks.check("ch07.fine_tune", model, record=False)
     assert result.passed, str(result)
 
 
-def test_fine_tune_written_as_a_head_on_precomputed_features_passes():
-    result = checks.check("ch07.fine_tune", written_by_student(head_on_precomputed_features), record=False)
-    assert result.passed, str(result)
+def test_feature_extraction_alone_is_named(fine_tune_start):
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start, unfrozen=()), record=False)
+    assert result.status == "failed"
+    assert "block2_conv and block3_conv still hold the pretrained weights" in result.message, result.message
+    assert "still frozen in your model" in result.message
 
 
-def test_fine_tune_that_predicts_unscaled_images_is_named(trained_transfer_model):
-    def fine_tune_and_predict_unscaled(train_images, train_labels, test_images):
-        return trained_transfer_model.predict(np.asarray(test_images, "float32")[..., None], verbose=0).argmax(axis=-1)
-
-    result = checks.check("ch07.fine_tune", fine_tune_and_predict_unscaled, record=False)
-    assert result.status == "failed", str(result)
-    assert "below the required 0.77" in result.message, result.message
-    assert "Scale the images with `(images / 255.0)[..., None]`, both for training and for predicting" in result.message
+def test_unfreezing_without_training_again_is_named(fine_tune_start):
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start, num_seen=0), record=False)
+    assert result.status == "failed"
+    assert "still hold the pretrained weights" in result.message, result.message
+    assert "are trainable now: did you call `fit` again after unfreezing" in result.message
 
 
-def test_fine_tune_that_returns_probabilities_is_named(trained_transfer_model):
-    def fine_tune_and_return_probabilities(train_images, train_labels, test_images):
-        return trained_transfer_model.predict(_scaled(test_images), verbose=0)
+def test_trainable_batch_normalization_is_named(fine_tune_start):
+    unfrozen = ("block2_conv", "block2_bn", "block3_conv", "block3_bn")
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start, unfrozen=unfrozen), record=False)
+    assert result.status == "failed"
+    assert "The weights of block2_bn, block3_bn changed (their moving mean and variance included)" in result.message
+    assert "Pitfall 1" in result.message, result.message
 
-    result = checks.check("ch07.fine_tune", fine_tune_and_return_probabilities, record=False)
-    assert result.status == "failed" and "argmax(axis=-1)" in result.message, str(result)
+
+def test_unfreezing_block_1_too_is_named(fine_tune_start):
+    unfrozen = ("block1_conv", "block2_conv", "block3_conv")
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start, unfrozen=unfrozen), record=False)
+    assert result.status == "failed"
+    assert result.message.startswith("block1_conv changed"), result.message
 
 
-def test_fine_tune_scorer_names_probabilities():
-    case = ch07.fine_tune.cases[0]
-    score, problem = ch07.score_fine_tuned_predictions(case, np.full((ch07.NUM_FINE_TUNE_TEST, 10), 0.1))
-    assert score == 0.0 and "argmax" in problem
+def test_a_learning_rate_too_high_is_named(fine_tune_start):
+    result = checks.check("ch07.fine_tune", fine_tuned(fine_tune_start, learning_rate=1e-2), record=False)
+    assert result.status == "failed"
+    assert "the learning rate was too high" in result.message and "Pitfall 2" in result.message, result.message
+
+
+def test_training_from_scratch_is_named(fine_tune_start):
+    from dlcourse import pretrain_transfer_base
+
+    images, labels, _ = fine_tune_start
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), pretrain_transfer_base.build_base(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy")
+    _fit_repeated(model, images, labels, 1000)
+    result = checks.check("ch07.fine_tune", model, record=False)
+    assert result.status == "failed"
+    assert "None of your base's weights is the pretrained one" in result.message, result.message
+
+
+def test_a_model_without_the_base_is_named():
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    result = checks.check("ch07.fine_tune", model, record=False)
+    assert result.status == "failed"
+    assert "no layer 'block1_conv'" in result.message, result.message
+
+
+def test_fine_tune_over_the_budget_is_named():
+    base = ch07.load_pretrained_base()
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), base, keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    result = checks.check("ch07.fine_tune", model, record=False)
+    assert result.status == "failed" and "over the task's budget of 40,000" in result.message, result.message
+
+
+def test_the_example_design_meets_the_constraints():
+    assert ch07.fine_tune.constraint_problem(ch07.build_fine_tune_reference_model()) == ""
+    assert ch07.fine_tuning_problem(ch07.build_fine_tune_reference_model()).startswith(
+        "block2_conv and block3_conv still hold the pretrained weights")
 
 
 # ----------------------------------------------------------------- the model diff names frozen layers (diagnostics)

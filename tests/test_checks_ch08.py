@@ -207,7 +207,7 @@ def test_text_vectorizer_mistakes_are_named():
 def test_text_vectorizer_placeholder_is_not_attempted():
     assert checks.check("ch08.text_vectorizer", ..., record=False).status == "not_attempted"
 
-# ----------------------------------------------------------------- the recommender (a model exercise)
+# ----------------------------------------------------------------- the recommender (a design task)
 
 
 def _train_recommender(model, epochs):
@@ -238,13 +238,31 @@ def test_recommender_built_in_another_order_passes_the_architecture_diff():
     assert result.passed, str(result)
 
 
-def test_recommender_with_the_wrong_embedding_size_is_rejected_with_a_layer_diff():
+def recommender_with(size, extra_dense=False, user_rows=300):
+    """The dot-product design with embeddings of `size` numbers (untrained)."""
     user = keras.Input(shape=(1,), dtype="int32")
     item = keras.Input(shape=(1,), dtype="int32")
-    dot = keras.layers.Dot(axes=2)([keras.layers.Embedding(300, 16)(user), keras.layers.Embedding(200, 16)(item)])
-    model = keras.Model([user, item], keras.layers.Dense(1)(keras.layers.Flatten()(dot)))
-    result = checks.check("ch08.recommender_model", model, record=False)
-    assert result.status == "failed" and "Embedding" in result.message, str(result)
+    dot = keras.layers.Dot(axes=2)([keras.layers.Embedding(user_rows, size)(user), keras.layers.Embedding(200, size)(item)])
+    hidden = keras.layers.Flatten()(dot)
+    if extra_dense:
+        hidden = keras.layers.Dense(4, activation="relu")(hidden)
+    return keras.Model([user, item], keras.layers.Dense(1)(hidden))
+
+
+def test_recommender_design_constraints_are_named():
+    """A design task: over the budget, without an Embedding, or with one input is named; other sizes are allowed."""
+    too_big = checks.check("ch08.recommender_model", recommender_with(32), record=False).message
+    assert too_big.startswith("Your model has 16,002 parameters, over the task's budget of 10,000."), too_big
+    user, item = keras.Input(shape=(1,)), keras.Input(shape=(1,))
+    no_embedding = keras.Model([user, item], keras.layers.Dense(1)(keras.layers.Concatenate()([user, item])))
+    message = checks.check("ch08.recommender_model", no_embedding, record=False).message
+    assert message.startswith("The task asks for learned vectors for users and items, an Embedding layer"), message
+    one_input = keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
+    message = checks.check("ch08.recommender_model", one_input, record=False).message
+    assert message.startswith("The task asks for a model with 2 inputs and one output"), message
+    keras.utils.set_random_seed(0)
+    other_design = checks.check("ch08.recommender_model", recommender_with(16, extra_dense=True), record=False)
+    assert other_design.message.startswith("Your design meets the constraints (8,013 parameters"), other_design.message
 
 
 class _LessonRatingsLookup:

@@ -73,3 +73,20 @@ def test_not_a_model_and_unbuilt_models_get_the_model_messages():
     assert framework.evaluate_answer(design_task(), ...).status == "not_attempted"
     unbuilt = keras.Sequential([keras.layers.Dense(3)])
     assert "not built yet" in framework.evaluate_answer(design_task(), unbuilt).message
+
+
+def two_input_model(first=(1,), second=(1,)):
+    """Two inputs whose embeddings are dotted: the shape of a recommender."""
+    user, item = keras.Input(shape=first, dtype="int32"), keras.Input(shape=second, dtype="int32")
+    dot = keras.layers.Dot(axes=2)([keras.layers.Embedding(5, 2)(user), keras.layers.Embedding(5, 2)(item)])
+    return keras.Model([user, item], keras.layers.Flatten()(dot))
+
+
+def test_several_inputs_are_checked_in_order():
+    task = design_task(input_shapes=((1,), (1,)), output_shape=(1,), required_layers=("Embedding",),
+                       score_model=lambda model: (1.0, ""))
+    assert framework.evaluate_answer(task, two_input_model()).status == "passed"
+    wrong = framework.evaluate_answer(task, two_input_model(second=(2,)))
+    assert "input 2 shape (per example) is (2,); the task's data has shape (1,)" in wrong.message, wrong.message
+    single = framework.evaluate_answer(task, small_model(5))
+    assert single.message.startswith("The task asks for a model with 2 inputs and one output; yours has 1 and 1.")

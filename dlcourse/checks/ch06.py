@@ -481,12 +481,14 @@ generator = ModelExercise(
     exercise_id="ch06.generator",
     title="A DCGAN generator for latent size 16 and 32x32 colour images",
     hints=[
-        "Start from `keras.Input(shape=(16,))`. Two stride-2 transposed convolutions double the side twice, so the "
-        "Dense layer must produce an 8x8 map (32 / 4 = 8) with 64 channels: Dense(8 * 8 * 64, use_bias=False), "
-        "BatchNormalization, LeakyReLU(0.2), Reshape((8, 8, 64)).",
-        "Then Conv2DTranspose(32, 4, strides=2, padding=\"same\", use_bias=False), BatchNormalization, LeakyReLU(0.2), "
-        "and Conv2DTranspose(3, 4, strides=2, padding=\"same\", activation=\"tanh\"): 3 channels for colour, tanh "
-        "for pixels in [-1, 1].",
+        "Work backwards from the image. With padding=\"same\", a transposed convolution multiplies the side by its "
+        "stride. Block 3 takes the side from 16 to 32, so its stride is 2; both transposed convolutions use the same "
+        "stride, so block 2 doubles too. What side must block 1's map have, and how many numbers is that with 64 "
+        "channels? That is the number of units of the Dense layer.",
+        "Block 1: Dense(8 * 8 * 64, use_bias=False), BatchNormalization, LeakyReLU(0.2), Reshape((8, 8, 64)). "
+        "Block 2: Conv2DTranspose(32, 4, strides=2, padding=\"same\", use_bias=False), BatchNormalization, "
+        "LeakyReLU(0.2). Block 3: Conv2DTranspose(3, 4, strides=2, padding=\"same\", activation=\"tanh\"): "
+        "3 channels for colour, tanh for pixels in [-1, 1].",
     ],
     build_reference=build_generator_reference_model,
     score_model=score_generator_model,
@@ -499,9 +501,11 @@ discriminator = ModelExercise(
     exercise_id="ch06.discriminator",
     title="A DCGAN discriminator for 32x32 colour images, returning a logit",
     hints=[
-        "Start from `keras.Input(shape=(32, 32, 3))`: Conv2D(32, 4, strides=2, padding=\"same\"), LeakyReLU(0.2), "
-        "Conv2D(64, 4, strides=2, padding=\"same\"), LeakyReLU(0.2).",
-        "Then Flatten, Dropout(0.3) and Dense(1) with *no* activation: the losses take logits.",
+        "With padding=\"same\", a convolution divides the side by its stride (rounding up), and its number of "
+        "filters is the number of channels it outputs. Read both off the table: 32 -> 16 -> 8, then 32 and 64 "
+        "channels. The logit block ends with one unit and no activation: the losses take logits.",
+        "Conv2D(32, 4, strides=2, padding=\"same\"), LeakyReLU(0.2), Conv2D(64, 4, strides=2, padding=\"same\"), "
+        "LeakyReLU(0.2), Flatten, Dropout(0.3), Dense(1) with no activation.",
     ],
     build_reference=build_discriminator_reference_model,
     score_model=score_discriminator_model,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from dlcourse.checks import diagnostics
-from dlcourse.checks.framework import (Case, ConfiguredObjectExercise, FunctionExercise, Mistake, ModelExercise,
-                                       gather_evidence, low_score_message)
+from dlcourse.checks.framework import (Case, ConfiguredObjectExercise, DesignExercise, FunctionExercise, Mistake,
+                                       ModelExercise, gather_evidence, low_score_message)
 
 # ------------------------------------------------------------------ references
 
@@ -372,15 +372,21 @@ def score_recommender_model(model):
     return 1.0 - rmse / baseline_rmse, ""
 
 
-recommender_model = ModelExercise(
+RECOMMENDER_MAX_PARAMETERS = 10_000  # the dot-product design with 8 numbers per user and item has 4,002
+
+recommender_model = DesignExercise(
     exercise_id="ch08.recommender_model",
-    title="A dot-product recommender on the synthetic ratings",
+    title="Design an embedding recommender for the synthetic ratings",
     hints=[
+        "Start from the idea in the text: an `Embedding` per input gives each user and each item a learned vector; "
+        "`keras.layers.Dot(axes=2)([user_vectors, item_vectors])` takes their dot product along the last axis of two "
+        "(batch, 1, 8) tensors; `Flatten()` and a `Dense(1)` then compute a x + b. Count the parameters against "
+        "the budget: NUM_USERS x 8 + NUM_ITEMS x 8 + 2.",
+        "Compile with `loss=\"mse\"` and Adam (learning rate about 1e-2), and fit on "
+        "`[train_users[:, None], train_items[:, None]]` and `train_ratings` for 10-20 epochs.",
         "Two `keras.Input(shape=(1,), dtype=\"int32\")`, one Embedding each (users: NUM_USERS rows, items: "
         "NUM_ITEMS rows, 8 numbers), `keras.layers.Dot(axes=2)([user_vectors, item_vectors])`, `Flatten()`, "
         "`Dense(1)`; then `keras.Model([user_input, item_input], output)`.",
-        "Compile with `loss=\"mse\"` and Adam (learning rate about 1e-2), and fit on "
-        "`[train_users[:, None], train_items[:, None]]` and `train_ratings` for 10-20 epochs.",
     ],
     build_reference=build_recommender_reference_model,
     score_model=score_recommender_model,
@@ -389,6 +395,11 @@ recommender_model = ModelExercise(
     low_score_advice=RECOMMENDER_RECIPE,
     low_score_evidence=RECOMMENDER_EVIDENCE,
     time_limit_seconds=60.0,
+    max_parameters=RECOMMENDER_MAX_PARAMETERS,
+    input_shapes=((1,), (1,)),
+    output_shape=(1,),
+    required_layers=("Embedding",),
+    required_layers_description="learned vectors for users and items, an Embedding layer",
 )
 
 # ------------------------------------------------------------------ exercise: fgsm_perturbation
@@ -451,8 +462,9 @@ reload_predictions = FunctionExercise(
     hints=[
         "Build the model, `model.set_weights([kernel, bias])`, `model.save(path)` with a path ending in `.keras`, "
         "then `keras.saving.load_model(path)`.",
-        "`path = os.path.join(tempfile.mkdtemp(), \"model.keras\")`; the classes are "
-        "`reloaded.predict(new_inputs, verbose=0).argmax(axis=1)`.",
+        "`path = os.path.join(tempfile.mkdtemp(), \"model.keras\")`; call the reloaded model directly (a `predict` "
+        "call per new model retraces and warns): "
+        "`keras.ops.convert_to_numpy(reloaded(np.asarray(new_inputs, dtype=\"float32\"))).argmax(axis=1)`.",
     ],
     reference=reference_reload_predictions,
     cases=[

@@ -658,6 +658,7 @@ class DesignExercise(ModelExercise):
 
     max_parameters: int = 0
     input_shape: tuple = ()            # per example, e.g. (28, 28, 1)
+    input_shapes: tuple = ()           # several inputs, in order, e.g. ((1,), (1,)); overrides input_shape
     output_shape: tuple = ()           # per example, e.g. (10,)
     required_layers: tuple = ()        # Keras layer class names; at least one must appear, e.g. ("Conv2D",)
     required_layers_description: str = ""  # how the task names them, e.g. "a convolutional layer"
@@ -696,12 +697,18 @@ class DesignExercise(ModelExercise):
     def constraint_problem(self, model: Any) -> str:
         """What breaks the task's constraints ('' if nothing): input or output shape, parameter budget, layer kind."""
         inputs, outputs = list(getattr(model, "inputs", None) or []), list(getattr(model, "outputs", None) or [])
-        if len(inputs) != 1 or len(outputs) != 1:
-            return f"The task asks for a model with one input and one output; yours has {len(inputs)} and {len(outputs)}."
-        input_shape, output_shape = tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])
-        if input_shape != tuple(self.input_shape):
-            return (f"Your model's input shape (per example) is {input_shape}; the task's data has shape "
-                    f"{tuple(self.input_shape)}: start with `keras.Input(shape={tuple(self.input_shape)})`.")
+        expected_inputs = [tuple(shape) for shape in self.input_shapes] or [tuple(self.input_shape)]
+        if len(inputs) != len(expected_inputs) or len(outputs) != 1:
+            wanted = "one input" if len(expected_inputs) == 1 else f"{len(expected_inputs)} inputs"
+            return (f"The task asks for a model with {wanted} and one output; yours has {len(inputs)} and "
+                    f"{len(outputs)}.")
+        for position, (model_input, expected) in enumerate(zip(inputs, expected_inputs)):
+            input_shape = tuple(model_input.shape[1:])
+            if input_shape != expected:
+                which = "input" if len(expected_inputs) == 1 else f"input {position + 1}"
+                return (f"Your model's {which} shape (per example) is {input_shape}; the task's data has shape "
+                        f"{expected}: start with `keras.Input(shape={expected})`.")
+        output_shape = tuple(outputs[0].shape[1:])
         if output_shape != tuple(self.output_shape):
             return (f"Your model's output shape (per example) is {output_shape}; the task needs "
                     f"{tuple(self.output_shape)}.")
