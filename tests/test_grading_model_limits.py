@@ -123,10 +123,19 @@ def test_no_deferred_weight_of_the_crafted_model_is_left_to_initialise_later(cra
 
 
 def test_a_model_exercise_reports_the_crafted_file_as_too_large_not_as_custom_code(crafted_model):
+    collected = {"exercise": "ch06.discriminator", "kind": "model", "answer": {"is_ellipsis": False},
+                 "model": {"is_model": True, "built": True, "keras_file": encoded(crafted_model)}}
+    result = framework.judge_collected(checks.get_exercise("ch06.discriminator"), collected)
+    assert (result.status, result.message) == ("error", CRAFTED_MESSAGE.replace("337", "38,497"))
+
+
+def test_a_design_task_reports_the_crafted_file_by_the_task_budget(crafted_model):
     collected = {"exercise": "ch01.moons_classifier", "kind": "model", "answer": {"is_ellipsis": False},
                  "model": {"is_model": True, "built": True, "keras_file": encoded(crafted_model)}}
     result = framework.judge_collected(checks.get_exercise("ch01.moons_classifier"), collected)
-    assert (result.status, result.message) == ("error", CRAFTED_MESSAGE)
+    assert (result.status, result.message) == (
+        "error", "Your model declares 64,008,000 parameters (244.2 MB), more than the grader's cap of 20,000,000 "
+                 "parameters (100 MB); the task's budget is 400 parameters.")
 
 
 @pytest.mark.parametrize("edit,detail", [

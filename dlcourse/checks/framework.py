@@ -459,7 +459,7 @@ CUSTOM_CODE_MESSAGE = ("Your model uses custom Python code ({detail}), which the
 MAX_MODEL_PARAMETERS = 20_000_000  # far above every course model (the largest, gan_generator.keras, has 146,305)
 MAX_MODEL_WEIGHT_BYTES = 100 * 2**20  # the same cap in bytes, for weights wider than float32
 MODEL_SIZE_MESSAGE = ("Your model declares {parameters:,} parameters ({megabytes:.1f} MB), more than the grader's cap of "
-                      "{cap:,} parameters ({cap_megabytes:.0f} MB){needed}. Build the architecture the exercise asks for.")
+                      "{cap:,} parameters ({cap_megabytes:.0f} MB){needed}.")
 BROKEN_CONFIG_MESSAGE = ("The saved model's architecture (its config.json) could not be read ({detail}). "
                          "Save the model with `model.save(...)` from Keras' built-in layers, without editing the file.")
 MODEL_LOAD_MESSAGE = ("Your saved model could not be loaded ({detail}). "
@@ -470,7 +470,7 @@ class BrokenModelConfig(Exception):
     """A model file's architecture can't be read or rebuilt; the message says why."""
 
 
-def load_model_safely(encoded: str, expected_parameters: int | None = None) -> Any:
+def load_model_safely(encoded: str, expected_parameters: int | None = None, parameter_budget: int | None = None) -> Any:
     """A Keras model from base64 `.keras` bytes, loaded with safe_mode=True after its declared size is checked.
 
     StudentCodeError if it needs custom code, declares more than the cap, or has an unreadable architecture;
@@ -489,7 +489,7 @@ def load_model_safely(encoded: str, expected_parameters: int | None = None) -> A
         detail = custom_code_in_config(config)
         if detail:
             raise StudentCodeError(CUSTOM_CODE_MESSAGE.format(detail=detail))
-        check_declared_model_size(config, expected_parameters)
+        check_declared_model_size(config, expected_parameters, parameter_budget)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -499,14 +499,17 @@ def load_model_safely(encoded: str, expected_parameters: int | None = None) -> A
                 detail=collect.trim_error_text(type(exception).__name__, collect.text_of(exception)))) from None
 
 
-def check_declared_model_size(config: dict[str, Any], expected_parameters: int | None = None) -> tuple[int, int]:
+def check_declared_model_size(config: dict[str, Any], expected_parameters: int | None = None,
+                              parameter_budget: int | None = None) -> tuple[int, int]:
     """A model config's declared (parameters, bytes); StudentCodeError when it is over the cap or can't be rebuilt."""
     try:
         parameters, size_bytes = declared_model_size(config)
     except BrokenModelConfig as problem:
         raise StudentCodeError(BROKEN_CONFIG_MESSAGE.format(detail=str(problem))) from None
     if parameters > MAX_MODEL_PARAMETERS or size_bytes > MAX_MODEL_WEIGHT_BYTES:
-        needed = f"; the exercise's model needs about {expected_parameters:,}" if expected_parameters else ""
+        needed = (f"; the task's budget is {parameter_budget:,} parameters" if parameter_budget else
+                  f"; the exercise's model needs about {expected_parameters:,}. Build the architecture the exercise "
+                  "asks for" if expected_parameters else "")
         raise StudentCodeError(MODEL_SIZE_MESSAGE.format(
             parameters=parameters, megabytes=size_bytes / 2**20, cap=MAX_MODEL_PARAMETERS,
             cap_megabytes=MAX_MODEL_WEIGHT_BYTES / 2**20, needed=needed))
@@ -673,7 +676,7 @@ class DesignExercise(ModelExercise):
         if record.get("save_error"):
             raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
                               "Build it from Keras' built-in layers.")
-        model = load_model_safely(record["keras_file"], expected_parameters=self.max_parameters)
+        model = load_model_safely(record["keras_file"], parameter_budget=self.max_parameters)
         problem = self.constraint_problem(model)
         if problem:
             raise CheckFailed(problem)
