@@ -171,8 +171,10 @@ def display_name(path: pathlib.Path) -> str:
 
 
 def format_metrics(recorded: dict[str, float]) -> str:
-    """Metrics as `name=value` pairs."""
-    return ", ".join(f"{name}={value:.4f}" if value is not None else f"{name}=nan" for name, value in recorded.items())
+    """Metrics as `name=value` pairs, printed as `metrics.record` prints them (integers as integers, 4 significant
+    digits otherwise)."""
+    return ", ".join(f"{name}={metrics.format_value(value)}" if value is not None else f"{name}=nan"
+                     for name, value in recorded.items())
 
 
 def table_rows(rows: list[BenchRow]) -> list[tuple[str, str, str, str]]:

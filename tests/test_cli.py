@@ -35,14 +35,14 @@ def test_import_dlcourse_does_not_import_tensorflow_or_keras():
 
 def test_bench_reports_time_status_and_metrics(tmp_path):
     good = write_notebook(tmp_path / "good.ipynb", "from dlcourse import metrics",
-                          "metrics.record('test_accuracy', 0.875)")
+                          "metrics.record('test_accuracy', 0.875)", "metrics.record('epochs', 13)")
     bad = write_notebook(tmp_path / "bad.ipynb", "raise ValueError('broken on purpose')")
     output = tmp_path / "table.csv"
     result = run_cli("bench", str(good), str(bad), "--output", str(output))
     assert result.returncode == 1, result.stdout + result.stderr
     rows = list(csv.DictReader(output.open()))
     assert [row["status"] for row in rows] == ["pass", "fail"]
-    assert rows[0]["metrics"] == "test_accuracy=0.8750"
+    assert rows[0]["metrics"] == "test_accuracy=0.875, epochs=13"
     assert "ValueError: broken on purpose" in rows[1]["metrics"]
     assert float(rows[0]["seconds"]) > 0
     assert "good.ipynb" in result.stdout and "total:" in result.stdout
