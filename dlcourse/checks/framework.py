@@ -622,7 +622,7 @@ class ModelExercise(Exercise):
     kind = "model"
 
     def judge(self, collected: dict[str, Any]) -> str:
-        """Load the saved model safely, diff its architecture layer by layer, then score it on held-out data."""
+        """Load the saved model safely, check its structure (vetted_model), then score it on held-out data."""
         answer, record = collected["answer"], collected.get("model") or {}
         if not record.get("is_model"):
             raise CheckFailed(diagnostics.describe_not_model_record(answer))
@@ -631,12 +631,9 @@ class ModelExercise(Exercise):
         if record.get("save_error"):
             raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
                               "Build it from Keras' built-in layers.")
-        reference = self.build_reference()
-        model = load_model_safely(record["keras_file"], expected_parameters=_parameter_count(reference))
-        expected_rows = diagnostics.summarise_model(reference)
-        difference = diagnostics.diff_models(expected_rows, diagnostics.summarise_model(model))
-        if difference:
-            raise CheckFailed(difference)
+        model, problem = self.vetted_model(record["keras_file"])
+        if problem:
+            raise CheckFailed(problem)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -647,10 +644,21 @@ class ModelExercise(Exercise):
             raise CheckFailed(problem)
         if not score >= self.minimum_score:
             evidence = gather_evidence(self.low_score_evidence, model)
-            raise CheckFailed(low_score_message(f"The architecture is right, but {self.metric_name} on held-out data is "
-                                                f"{score:.3f}, below the required {self.minimum_score:.2f}.",
-                                                evidence, self.low_score_advice))
-        return f"Architecture matches, and {self.metric_name} on held-out data is {score:.3f} (at least {self.minimum_score:.2f} needed)."
+            raise CheckFailed(low_score_message(f"{self.structure_verdict(model, passed=False)}, but {self.metric_name} "
+                                                f"on held-out data is {score:.3f}, below the required "
+                                                f"{self.minimum_score:.2f}.", evidence, self.low_score_advice))
+        return (f"{self.structure_verdict(model, passed=True)}, and {self.metric_name} on held-out data is {score:.3f} "
+                f"(at least {self.minimum_score:.2f} needed).")
+
+    def vetted_model(self, keras_file: str) -> tuple[Any, str]:
+        """The loaded model and what differs from the reference architecture layer by layer ('' if nothing)."""
+        reference = self.build_reference()
+        model = load_model_safely(keras_file, expected_parameters=_parameter_count(reference))
+        return model, diagnostics.diff_models(diagnostics.summarise_model(reference), diagnostics.summarise_model(model))
+
+    def structure_verdict(self, model: Any, passed: bool) -> str:
+        """How a score's message opens once the structure is right."""
+        return "Architecture matches" if passed else "The architecture is right"
 
 
 @dataclasses.dataclass
@@ -666,36 +674,15 @@ class DesignExercise(ModelExercise):
     required_layers: tuple = ()        # Keras layer class names; at least one must appear, e.g. ("Conv2D",)
     required_layers_description: str = ""  # how the task names them, e.g. "a convolutional layer"
 
-    def judge(self, collected: dict[str, Any]) -> str:
-        """Load the saved model safely, check it against the task's constraints, then score it on held-out data."""
-        answer, record = collected["answer"], collected.get("model") or {}
-        if not record.get("is_model"):
-            raise CheckFailed(diagnostics.describe_not_model_record(answer))
-        if not record.get("built"):
-            raise CheckFailed("Your model is not built yet: start it with `keras.Input(shape=...)` and train it with `fit`.")
-        if record.get("save_error"):
-            raise CheckFailed(f"Your model could not be saved for checking ({record['save_error']}). "
-                              "Build it from Keras' built-in layers.")
-        model = load_model_safely(record["keras_file"], parameter_budget=self.max_parameters)
-        problem = self.constraint_problem(model)
-        if problem:
-            raise CheckFailed(problem)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                score, problem = self.score_model(model)
-        except Exception as exception:
-            raise StudentCodeError("Evaluating your model raised an error.\n" + diagnostics.explain_exception(exception)) from None
-        if problem:
-            raise CheckFailed(problem)
-        size = f"{_parameter_count(model):,} parameters, within the budget of {self.max_parameters:,}"
-        if not score >= self.minimum_score:
-            evidence = gather_evidence(self.low_score_evidence, model)
-            raise CheckFailed(low_score_message(f"Your design meets the constraints ({size}), but {self.metric_name} on "
-                                                f"held-out data is {score:.3f}, below the required "
-                                                f"{self.minimum_score:.2f}.", evidence, self.low_score_advice))
-        return (f"Your design meets the constraints ({size}), and {self.metric_name} on held-out data is {score:.3f} "
-                f"(at least {self.minimum_score:.2f} needed).")
+    def vetted_model(self, keras_file: str) -> tuple[Any, str]:
+        """The loaded model (refused beyond the budget by its declared size) and what breaks the task's constraints."""
+        model = load_model_safely(keras_file, parameter_budget=self.max_parameters)
+        return model, self.constraint_problem(model)
+
+    def structure_verdict(self, model: Any, passed: bool) -> str:
+        """How a score's message opens once the constraints are met: the design's size against the budget."""
+        return (f"Your design meets the constraints ({_parameter_count(model):,} parameters, within the budget of "
+                f"{self.max_parameters:,})")
 
     def constraint_problem(self, model: Any) -> str:
         """What breaks the task's constraints ('' if nothing): input or output shape, parameter budget, layer kind."""
