@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlcourse.checks import diagnostics
-from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, Mistake, gather_evidence,
-                                       low_score_message)
+from dlcourse.checks.framework import Case, DesignExercise, FunctionExercise, Mistake, score_classifier
 from dlcourse.collect import SourceFunction
 
 # ------------------------------------------------------------------ references
@@ -307,12 +306,7 @@ def score_moons_model(model):
     from dlcourse import datasets
 
     features, labels = datasets.make_two_moons(num_samples=1000, noise=0.1, seed=MOONS_HELDOUT_SEED)
-    probabilities = np.asarray(model.predict(features, verbose=0)).reshape(-1)
-    accuracy, problem = diagnostics.classification_accuracy(
-        probabilities, labels, diverged_advice="Lower the learning rate and rebuild the model.")
-    if problem and np.all(np.isfinite(probabilities)):
-        problem = low_score_message(problem, gather_evidence(MOONS_EVIDENCE, model), MOONS_RECIPE)
-    return accuracy, problem
+    return score_classifier(model, features, labels, MOONS_EVIDENCE, MOONS_RECIPE)
 
 
 moons_classifier = DesignExercise(

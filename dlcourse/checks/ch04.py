@@ -8,7 +8,7 @@ import numpy as np
 
 from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, Mistake, ScoredFunctionExercise,
-                                       gather_evidence, low_score_message)
+                                       score_classifier)
 
 # ------------------------------------------------------------------ references
 
@@ -517,13 +517,8 @@ def score_cnn_model(model):
     """Accuracy on 1000 held-out MNIST test digits that no lesson cell loads, and a message if it predicts one class
     (with the causes the check found evidence for)."""
     images, test_labels = cnn_scoring_digits()
-    probabilities = np.asarray(model.predict(images, batch_size=500, verbose=0))
-    accuracy, problem = diagnostics.classification_accuracy(
-        probabilities, test_labels, item="image", class_phrase="the digit {}",
-        diverged_advice="Lower the learning rate and rebuild the model.")
-    if problem and np.all(np.isfinite(probabilities)):
-        problem = low_score_message(problem, gather_evidence(CNN_EVIDENCE, model), CNN_RECIPE)
-    return accuracy, problem
+    return score_classifier(model, images, test_labels, CNN_EVIDENCE, CNN_RECIPE, item="image",
+                            class_phrase="the digit {}")
 
 
 CNN_PARAMETER_BUDGET = 20_000

@@ -8,7 +8,8 @@ import numpy as np
 
 from dlcourse.checks import diagnostics
 from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, Mistake, ModelExercise,
-                                       ScoredFunctionExercise, gather_evidence, low_score_message)
+                                       ScoredFunctionExercise, gather_evidence, low_score_message,
+                                       score_classifier)
 
 NUM_NEW_DIGITS = 300       # held-out digits to label: the first 300 of dlcourse/checks/heldout's 500 input digits
 
@@ -600,13 +601,8 @@ def score_fine_tuned_model(model):
     if problem:
         return 0.0, problem
     test_images, test_labels = _heldout_scoring_digits()
-    probabilities = np.asarray(model.predict(_scale(test_images), batch_size=500, verbose=0))
-    accuracy, problem = diagnostics.classification_accuracy(
-        probabilities, test_labels, item="image", class_phrase="the digit {}",
-        diverged_advice="Lower the learning rate and rebuild the model.")
-    if problem and np.all(np.isfinite(probabilities)):
-        problem = low_score_message(problem, gather_evidence(FINE_TUNE_EVIDENCE, model), FINE_TUNE_RECIPE)
-    return accuracy, problem
+    return score_classifier(model, _scale(test_images), test_labels, FINE_TUNE_EVIDENCE, FINE_TUNE_RECIPE,
+                            item="image", class_phrase="the digit {}")
 
 
 fine_tune = DesignExercise(

@@ -281,6 +281,25 @@ def low_score_message(score_line: str, evidence: list[str], advice: str) -> str:
     return score_line
 
 
+DIVERGED_MODEL_ADVICE = "Lower the learning rate and rebuild the model."
+
+
+def score_classifier(model: Any, inputs: Any, labels: Any, evidence: tuple, recipe: str,
+                     **accuracy_options: Any) -> tuple[float, str]:
+    """A model's accuracy on held-out data, and its problem (NaN outputs, one class for everything); a finite model's
+    problem comes with the causes `evidence` finds, else with `recipe` as a checklist."""
+    import numpy as np
+
+    probabilities = np.asarray(model.predict(inputs, batch_size=500, verbose=0))
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        probabilities = probabilities.reshape(-1)  # one sigmoid probability per example
+    accuracy, problem = diagnostics.classification_accuracy(probabilities, labels, diverged_advice=DIVERGED_MODEL_ADVICE,
+                                                            **accuracy_options)
+    if problem and np.all(np.isfinite(probabilities)):
+        problem = low_score_message(problem, gather_evidence(evidence, model), recipe)
+    return accuracy, problem
+
+
 def numpy_only_message(calls: list[dict[str, str]]) -> str:
     """What a NumPy exercise says to an answer that called Keras or TensorFlow: the package and its first call."""
     first = calls[0]
