@@ -89,6 +89,25 @@ def statuses(table, student):
     return [table[student][exercise_id]["status"] for exercise_id in ALL_IDS]
 
 
+def grade_real_chapter_answers(cases, tmp_path):
+    """Grade, with `dlcourse grade` on the real course, one submission per student: the chapter's student notebook
+    with one exercise answered. `cases` maps student -> (chapter id, exercise id, answer, ...); returns grades.csv
+    as {student: {exercise: row}}."""
+    from dlcourse import course
+
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    for student, (chapter_id, exercise_id, answer, *_) in cases.items():
+        chapter = course.chapter_by_id(chapter_id)
+        official = nbformat.read(str(course.repository_root() / "chapters" / chapter.notebook_name), as_version=4)
+        nbformat.write(with_answers(official, {exercise_id: answer}), str(folder / f"{student}.ipynb"))
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return grades_by_student(out)
+
+
 def grade_batch_with_cli(notebooks, name, mini_course, tmp_path_factory):
     """Write {student: notebook} to a fresh folder, grade it with `dlcourse grade` against the mini course (the
     sandbox on where bubblewrap works) and return grades.csv as {student: {exercise: row}}."""
