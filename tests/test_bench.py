@@ -6,23 +6,15 @@ import os
 import subprocess
 import sys
 
-import nbformat
 import psutil
 
 from dlcourse import bench
+from test_cli import write_notebook
 
 CONNECTION_REPORT = ("import json, os, pathlib\n"
                      "from ipykernel import get_connection_info\n"
                      "kernel = {{'pid': os.getpid(), 'transport': get_connection_info(unpack=True)['transport']}}\n"
                      "pathlib.Path({report!r}).write_text(json.dumps(kernel))")
-
-
-def write_notebook(path, *sources):
-    """A notebook with these code cells."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nbformat.write(notebook, str(path))
-    return path
 
 
 def kernel_processes():
