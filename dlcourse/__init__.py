@@ -7,6 +7,7 @@ Importing this package is cheap: it never imports TensorFlow or Keras. Submodule
 
 import contextlib as _contextlib
 import importlib.util as _importlib_util
+import logging as _logging
 import os as _os
 import sys as _sys
 
@@ -75,5 +76,22 @@ class _QuietTensorFlowImport:
 if "tensorflow" not in _sys.modules and not any(type(finder).__name__ == "_QuietTensorFlowImport"
                                                 for finder in _sys.meta_path):
     _sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+
+class _NoRetracingWarnings(_logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing" warning.
+
+    A lesson builds many small models and calls `predict` once on each; every new model traces its own
+    predict function, so TensorFlow warns about "excessive" tracing that is the lesson's design, not a bug."""
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        """False (drop) for the retracing warning, True for every other record."""
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+_tensorflow_logger = _logging.getLogger("tensorflow")  # a plain logger: getting it does not import TensorFlow
+if not any(type(existing).__name__ == "_NoRetracingWarnings" for existing in _tensorflow_logger.filters):
+    _tensorflow_logger.addFilter(_NoRetracingWarnings())
 
 __version__ = "0.1.0"

@@ -117,3 +117,20 @@ def test_nbval_run_fails_on_noisy_cells_and_passes_quiet_ones(tmp_path):
     assert "a framework log line on stderr: 'I0000 00:00:1796433610.926384   30503 port.cc:153] oneDNN on'" in run.stdout
     assert "a warning on stderr:" in run.stdout and "UserWarning: not on purpose" in run.stdout
     assert "an object repr as the cell's value: '<__main__.History at 0x" in run.stdout
+
+
+def test_importing_dlcourse_drops_tensorflows_retracing_warning_and_nothing_else():
+    """A lesson that calls `predict` once on each of many new models traces a predict function per model; the
+    'triggered tf.function retracing' warning this causes is dropped, while TensorFlow's other warnings still show."""
+    script = (
+        "import io, logging, sys\n"
+        "import dlcourse\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "buffer = io.StringIO()\n"
+        "logger = logging.getLogger('tensorflow')\n"
+        "logger.addHandler(logging.StreamHandler(buffer))\n"
+        "logger.warning('5 out of the last 15 calls to <function f at 0x1> triggered tf.function retracing. Tracing')\n"
+        "logger.warning('a different warning')\n"
+        "print(repr(buffer.getvalue()))\n")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == repr("a different warning\n")
