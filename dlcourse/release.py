@@ -73,7 +73,10 @@ def replace_solution_regions(source: str, where: str, placeholder: str | None = 
             raise ReleaseError(f"{where}: `{BEGIN_MARKER}` on line {index + 1} has no matching `{END_MARKER}`.")
         region = lines[index + 1: end]
         output.append(indent + STUDENT_MARKER)
-        output.extend(indent + text for text in placeholder_lines(region, indent, placeholder))
+        try:
+            output.extend(indent + text for text in placeholder_lines(region, indent, placeholder))
+        except ReleaseError as error:
+            raise ReleaseError(f"{where}: {error} (the region starting on line {index + 1}).") from None
         index = end + 1
     if not found:
         raise ReleaseError(f"{where}: an exercise cell must contain a `{BEGIN_MARKER}` ... `{END_MARKER}` region.")
@@ -90,7 +93,7 @@ def placeholder_lines(region: list[str], indent: str, placeholder: str | None) -
     try:
         tree = ast.parse(code)
     except SyntaxError as error:
-        raise ReleaseError(f"the solution region does not parse: {error}") from None
+        raise ReleaseError(f"the solution region does not parse: {error.msg}") from None
     return [f"{name} = ..." for name in top_level_names(tree, include_definitions=False)]
 
 

@@ -103,6 +103,41 @@ def test_release_rejects_unknown_and_missing_exercises():
         release.release_notebook(make_solution_notebook(all_ch01_cells()[:3]), "01_test.ipynb")
 
 
+def test_release_rejects_an_exercise_on_a_markdown_cell():
+    cells = all_ch01_cells()
+    cells[1] = ("markdown", "The answer is ReLU.", cells[1][2])
+    with pytest.raises(release.ReleaseError, match="01_test.ipynb, cell 2: exercise ch01.sigmoid is on a markdown "
+                                                   "cell, not a code cell"):
+        release.release_notebook(make_solution_notebook(cells), "01_test.ipynb")
+
+
+def test_release_rejects_an_exercise_of_another_chapter():
+    cells = all_ch01_cells() + [("code", FUNCTION_CELL, "ch02.activation_derivatives")]
+    with pytest.raises(release.ReleaseError, match="exercise ch02.activation_derivatives does not belong to "
+                                                   "chapter ch01"):
+        release.release_notebook(make_solution_notebook(cells), "01_test.ipynb")
+
+
+def test_release_rejects_an_exercise_id_used_twice():
+    cells = all_ch01_cells() + [("code", FUNCTION_CELL, "ch01.relu")]
+    with pytest.raises(release.ReleaseError, match="exercise ch01.relu appears in more than one cell"):
+        release.release_notebook(make_solution_notebook(cells), "01_test.ipynb")
+
+
+def test_release_rejects_a_file_name_that_disagrees_with_the_chapter_metadata():
+    with pytest.raises(release.ReleaseError, match="metadata says chapter ch01, but the file name starts with 02"):
+        release.release_notebook(make_solution_notebook(all_ch01_cells()), "02_test.ipynb")
+
+
+def test_release_rejects_a_solution_region_that_does_not_parse():
+    cells = all_ch01_cells()
+    cells[1] = ("code", "### BEGIN SOLUTION\ndef relu(x:\n    return x\n### END SOLUTION", cells[1][2])
+    with pytest.raises(release.ReleaseError) as raised:
+        release.release_notebook(make_solution_notebook(cells), "01_test.ipynb")
+    assert str(raised.value) == ("01_test.ipynb, cell 2: the solution region does not parse: '(' was never closed "
+                                 "(the region starting on line 1).")
+
+
 def test_release_rejects_missing_chapter_metadata():
     notebook = make_solution_notebook(all_ch01_cells())
     del notebook.metadata["dlcourse"]
