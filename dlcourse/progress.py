@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -34,8 +35,43 @@ def load_progress() -> dict[str, dict[str, Any]]:
     return exercises if isinstance(exercises, dict) else {}
 
 
+@contextlib.contextmanager
+def progress_lock():
+    """Hold an exclusive lock on the progress record (a `.lock` file beside it) for one read-modify-write, so two
+    checks that finish at the same moment (two notebooks, or two kernels) cannot overwrite each other's entry.
+    Without a writable folder or an OS lock call, it yields without locking (the write fails or races as before)."""
+    try:
+        progress_path().parent.mkdir(parents=True, exist_ok=True)
+        handle = open(progress_path().with_suffix(".lock"), "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
+            handle.seek(0)
+            with contextlib.suppress(OSError):
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def record_result(result: Any) -> bool:
     """Record a check result; returns False (silently) if the record can't be written."""
+    with progress_lock():
+        return _record_result_unlocked(result)
+
+
+def _record_result_unlocked(result: Any) -> bool:
+    """record_result's read-modify-write; the caller holds the lock."""
     exercises = load_progress()
     entry = exercises.get(result.exercise_id, {"attempts": 0})
     if result.status != "not_attempted":

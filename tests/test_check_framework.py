@@ -185,6 +185,24 @@ def test_checks_record_progress(dlcourse_home):
     assert chapter_one["not_attempted"] == len(checks.exercises("ch01")) - 2
 
 
+def test_concurrent_checks_lose_no_progress_entry(dlcourse_home):
+    """Six processes (two notebooks' kernels, say) each record 30 results at once: all 180 entries survive."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from dlcourse import progress\n"
+              "from dlcourse.checks.framework import CheckResult\n"
+              "for index in range(30):\n"
+              "    progress.record_result(CheckResult(f'ch0{sys.argv[1]}.exercise_{index}', 'passed', 'ok'))\n")
+    environment = {**os.environ, "DLCOURSE_HOME": str(dlcourse_home)}
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(worker)], env=environment) for worker in range(6)]
+    assert [writer.wait(timeout=120) for writer in writers] == [0] * 6
+    recorded = progress.load_progress()
+    assert len(recorded) == 180 and all(entry["status"] == "passed" for entry in recorded.values())
+
+
 def test_unwritable_progress_home_does_not_break_checks(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
