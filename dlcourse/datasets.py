@@ -70,12 +70,22 @@ def _read_manifest() -> dict:
             + _restore_instructions(MANIFEST_FILE_NAME)
         )
     try:
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise DatasetError(
             f"Dataset manifest {manifest_path} is unreadable or corrupted ({error}). "
             + _restore_instructions(MANIFEST_FILE_NAME)
         ) from error
+    malformed = [name for name, entry in manifest.items() if not isinstance(entry, dict)
+                 or not isinstance(entry.get("sha256"), str)] if isinstance(manifest, dict) else None
+    if malformed is None or malformed:
+        what = ("is not a mapping of file names to entries" if malformed is None
+                else f"has no sha256 for {', '.join(sorted(malformed))}")
+        raise DatasetError(
+            f"Dataset manifest {manifest_path} is corrupted: it {what}. "
+            + _restore_instructions(MANIFEST_FILE_NAME)
+        )
+    return manifest
 
 
 def _file_sha256(path: Path) -> str:

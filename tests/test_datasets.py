@@ -220,6 +220,21 @@ def test_missing_manifest_raises_dataset_error(copied_data_directory):
         datasets.verified_path("iris.csv")
 
 
+@pytest.mark.parametrize("text,fragment", [
+    ("{\"iris.csv\": {\"sha256\": \"ab", "is unreadable or corrupted"),
+    ("[\"iris.csv\"]", "is corrupted: it is not a mapping of file names to entries"),
+    ("{\"iris.csv\": {\"size\": 4}, \"mnist_5k.csv.gz\": \"x\"}",
+     "is corrupted: it has no sha256 for iris.csv, mnist_5k.csv.gz"),
+])
+def test_corrupt_manifest_raises_dataset_error_with_the_fix(copied_data_directory, text, fragment):
+    """A manifest that is cut short, not a mapping, or lacks a hash is named, with how to restore it."""
+    (copied_data_directory / "manifest.json").write_text(text, encoding="utf-8")
+    with pytest.raises(datasets.DatasetError) as caught:
+        datasets.verified_path("iris.csv")
+    assert fragment in str(caught.value)
+    assert "git checkout -- datasets/manifest.json" in str(caught.value)
+
+
 def test_unknown_name_lists_known_names():
     """Asking for a file that is not in the manifest lists the known names."""
     with pytest.raises(datasets.DatasetError) as caught:
