@@ -42,7 +42,8 @@ def find_submissions(inputs: list[pathlib.Path], student_map: dict[str, str] | N
     paths: list[pathlib.Path] = []
     for item in inputs:
         if item.is_dir():
-            paths.extend(path for path in sorted(item.rglob("*.ipynb")) if ".ipynb_checkpoints" not in path.parts)
+            paths.extend(path for path in sorted(item.rglob("*.ipynb"))
+                         if ".ipynb_checkpoints" not in path.relative_to(item).parts)  # Jupyter's autosaves
         else:
             paths.append(item)
     unique = list(dict.fromkeys(path.resolve() for path in paths))
