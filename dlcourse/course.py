@@ -38,6 +38,9 @@ CHAPTERS = (
             "reusing a base pretrained by a script in this repo and a real third-party Keras model"),
     Chapter("ch08", "Applications", "08_applications.ipynb",
             "sentiment, autoencoder anomaly detection, a recommender, adversarial examples, saliency, shipping a model"),
+    Chapter("ch09", "Reinforcement learning and graph neural networks", "09_reinforcement_learning_and_gnns.ipynb",
+            "Q-learning on a gridworld, a REINFORCE policy network on CartPole, message passing and a GCN on the "
+            "karate club"),
 )
 
 

@@ -398,6 +398,26 @@ def make_synthetic_ratings(
     return user_ids.astype(np.int64), item_ids.astype(np.int64), ratings
 
 
+KARATE_CLUB_FACTIONS = ("Mr. Hi", "Officer")
+
+
+def load_karate_club() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Return Zachary's karate club (1977): the 34 x 34 adjacency (float32, 0/1, symmetric, 78 friendships),
+    each member's faction after the split (int64: 0 for Mr. Hi's, 1 for the Officer's) and the faction names.
+
+    The data ships inside networkx's code (`networkx.karate_club_graph()`, BSD-3); nothing is read from disk or
+    downloaded. Members are numbered 0-33 as in networkx (0 is Mr. Hi, 33 the Officer); the graph's edge weights
+    (how many contexts two members shared) are ignored.
+    """
+    import networkx
+
+    graph = networkx.karate_club_graph()
+    members = sorted(graph.nodes)
+    adjacency = networkx.to_numpy_array(graph, nodelist=members, weight=None).astype(np.float32)
+    factions = np.array([KARATE_CLUB_FACTIONS.index(graph.nodes[member]["club"]) for member in members], dtype=np.int64)
+    return adjacency, factions, list(KARATE_CLUB_FACTIONS)
+
+
 def train_test_split(
     features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

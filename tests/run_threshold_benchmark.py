@@ -57,6 +57,8 @@ RECIPES = [
     Recipe("ch07.predict_digits", "predict_digits", rerun_exercises=("ch07.transfer_model",)),
     Recipe("ch07.fine_tune", "fine_tuned_model"),
     Recipe("ch08.recommender_model", "recommender_model"),
+    Recipe("ch09.cartpole_policy", "cartpole_policy"),
+    Recipe("ch09.gcn_classifier", "gcn_classifier"),
 ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from dlcourse import checks
 
-CHAPTERS = ("ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08")
+CHAPTERS = ("ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09")
 TABLES = {chapter: importlib.import_module(f"test_checks_{chapter}") for chapter in CHAPTERS}
 
 

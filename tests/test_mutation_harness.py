@@ -22,6 +22,8 @@ PINNED_COUNTS = {
     "ch07.trainable_flags": (5, 5, 0, 0, 0, 0),
     "ch08.scaled_dot_product_attention": (16, 16, 0, 0, 0, 0),
     "ch06.discriminator": (36, 36, 0, 0, 0, 0),
+    "ch09.discounted_returns": (10, 9, 1, 0, 0, 0),
+    "ch09.normalized_adjacency": (7, 7, 0, 0, 0, 0),
 }
 # operators whose sites the subset lacks (no recurrent layer, no `activation=` or `trainable` in the subset's
 # builders): tested on small sources below
@@ -185,6 +187,35 @@ def test_generation_never_raises_on_chapters_01_to_08_without_05():
     assert min(counts.values()) >= 1
 
 
+def test_generation_never_raises_on_chapter_09():
+    """Every exercise of chapter 09 yields mutants that parse, or a reason why it has none (the design task and the
+    scored GCN, which trains a model)."""
+    counts, skipped = {}, set()
+    for exercise_id in checks.exercises(9):
+        exercise = checks.get_exercise(exercise_id)
+        if mutation.not_mutated_reason(exercise):
+            skipped.add(exercise_id)
+            continue
+        mutants = mutation.generate_mutants(exercise)
+        for mutant in mutants:
+            ast.parse(mutant.source)
+        counts[exercise_id] = len(mutants)
+    assert skipped == {"ch09.cartpole_policy", "ch09.gcn_classifier"}
+    assert counts == {"ch09.discounted_returns": 10, "ch09.epsilon_greedy_probabilities": 19,
+                      "ch09.q_learning_update": 10, "ch09.reinforce_loss": 16, "ch09.normalized_adjacency": 7,
+                      "ch09.graph_convolution": 5}
+
+
+def test_discounted_returns_equivalent_mutant_has_its_reason(subset_reports):
+    """The one equivalent mutant of ch09.discounted_returns (`rewards[0]` → `rewards[-1]` inside `np.zeros_like`) is
+    equivalent for the recorded reason; every other mutant is rejected."""
+    report = subset_reports["ch09.discounted_returns"]
+    equivalent = [result for result in report.results if result.verdict == mutation.LIKELY_EQUIVALENT]
+    assert [(result.mutant.original, result.mutant.replacement) for result in equivalent] == [("0", "-1")]
+    reason = mutation.equivalence_reason(checks.get_exercise("ch09.discounted_returns"), equivalent[0])
+    assert "only the shape of the zeros matters" in reason
+
+
 def test_probes_keep_shapes_dtypes_and_the_unit_interval():
     """Probes have the cases' shapes and dtypes, and probabilities stay in [0, 1]."""
     exercise = checks.get_exercise("ch02.binary_cross_entropy")
@@ -203,7 +234,7 @@ def test_markdown_report_has_its_sections(subset_reports):
     for heading in ("## Per chapter", "## Per exercise", "## SURVIVED: real gaps", "## Equivalent",
                     "## Messages that may name the wrong cause"):
         assert heading in text
-    assert "| **total** | 126 | 125 | 1 | 0 | 0 | 0 |" in text
+    assert "| **total** | 143 | 141 | 2 | 0 | 0 | 0 |" in text
     exercise_rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ch") and "." in
                      line.split(" | ")[0]]
     assert collections.Counter(exercise_rows) == collections.Counter(f"| {exercise_id}" for exercise_id in PINNED_COUNTS)
@@ -217,7 +248,7 @@ def test_the_committed_report_covers_every_exercise_with_no_survivor_and_no_wron
     import re
 
     text = (pathlib.Path(__file__).parent / "mutation_report.md").read_text(encoding="utf-8")
-    for chapter in range(1, 9):
+    for chapter in range(1, 10):
         for exercise_id in checks.exercises(chapter):
             assert f"| {exercise_id} |" in text, exercise_id
     total = re.search(r"\| \*\*total\*\* \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|", text)

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from dlcourse.checks import diagnostics
-from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, Mistake, ModelExercise,
+from dlcourse.checks.framework import (Case, DesignExercise, FunctionExercise, LazyCases, Mistake, ModelExercise,
                                        ScoredFunctionExercise, gather_evidence, low_score_message,
                                        score_classifier)
 
@@ -50,32 +50,6 @@ def load_pretrained_base():
     from dlcourse import datasets
 
     return keras.models.load_model(datasets.transfer_base_path(), compile=False)
-
-
-class _LazyCases(list):
-    """A list of Cases built on first use, so importing the checks never loads a dataset."""
-
-    def __init__(self, build):
-        super().__init__()
-        self._build = build
-        self._built = False
-
-    def _ensure(self):
-        if not self._built:
-            self._built = True
-            self.extend(self._build())
-
-    def __iter__(self):
-        self._ensure()
-        return super().__iter__()
-
-    def __len__(self):
-        self._ensure()
-        return super().__len__()
-
-    def __getitem__(self, index):
-        self._ensure()
-        return super().__getitem__(index)
 
 
 def _label_format_problem(predictions, labels):
@@ -660,7 +634,7 @@ predict_digits = ScoredFunctionExercise(
         "column with the largest one.",
         "`return transfer_model.predict((images / 255.0)[..., None], verbose=0).argmax(axis=-1)`.",
     ],
-    cases=_LazyCases(_new_digit_cases),
+    cases=LazyCases(_new_digit_cases),
     score_output=score_new_digit_predictions,
     minimum_score=PREDICT_DIGITS_MINIMUM_ACCURACY,
     metric_name="accuracy on the new digits",

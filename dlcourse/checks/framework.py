@@ -125,6 +125,33 @@ class Case:
     kwargs: dict = dataclasses.field(default_factory=dict)
 
 
+class LazyCases(list):
+    """A list of Cases built on first use, so importing the checks never loads a dataset."""
+
+    def __init__(self, build: Callable[[], list]):
+        super().__init__()
+        self._build = build
+        self._built = False
+
+    def _ensure(self) -> None:
+        """Build the cases, once."""
+        if not self._built:
+            self._built = True
+            self.extend(self._build())
+
+    def __iter__(self):
+        self._ensure()
+        return super().__iter__()
+
+    def __len__(self):
+        self._ensure()
+        return super().__len__()
+
+    def __getitem__(self, index):
+        self._ensure()
+        return super().__getitem__(index)
+
+
 @dataclasses.dataclass(frozen=True)
 class Mistake:
     """A realistic wrong implementation; when the answer behaves like it on every case, the message names it."""
