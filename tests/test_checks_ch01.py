@@ -232,14 +232,6 @@ MISTAKES = {
 }
 
 
-def test_every_function_exercise_has_two_correct_variants_and_two_mistakes():
-    function_exercises = [exercise_id for exercise_id in checks.exercises("ch01")
-                          if exercise_id != "ch01.moons_classifier"]
-    for exercise_id in function_exercises:
-        assert len(CORRECT_ANSWERS[exercise_id]) >= 2, exercise_id
-        assert len(MISTAKES[exercise_id]) >= 2, exercise_id
-
-
 def test_count_matches_the_worked_examples():
     assert ch01.reference_count_dense_parameters([784, 64, 10]) == 50890
     assert ch01.reference_count_dense_parameters([2, 16, 16, 1]) == 337
@@ -308,3 +300,17 @@ def test_an_untrained_moons_model_is_named_and_not_told_to_train_longer():
     result = checks.check("ch01.moons_classifier", model, record=False)
     assert result.status == "failed" and "Never trained" in result.message, result.message
     assert "underfits" not in result.message
+
+
+# Exercises whose answers are models or other objects too costly to list in the tables above: the tests
+# named here (in this module unless a module is given) show the reference and another correct answer
+# passing and at least two named mistakes; test_exercise_tables checks that they exist.
+TESTED_ELSEWHERE = {
+    "ch01.moons_classifier": ("test_checks_ch01_model", [
+        "test_the_solution_design_passes",
+        "test_a_different_design_within_the_budget_passes",
+        "test_over_the_budget_names_the_count",
+        "test_a_linear_model_fails_with_its_accuracy",
+        "test_two_softmax_outputs_are_named_by_their_shape",
+    ]),
+}

@@ -418,3 +418,20 @@ def test_samples_following_p_to_the_power_t_are_named_and_not_the_others():
     case = ch05.sample_with_temperature.cases[0]
     score, problem = ch05.score_sampling(case, sample_power_of_temperature(*case.args))
     assert "works backwards" in problem and "has no effect" not in problem, problem
+
+
+# Exercises whose answers are models or other objects too costly to list in the tables above: the tests
+# named here (in this module unless a module is given) show the reference and another correct answer
+# passing and at least two named mistakes; test_exercise_tables checks that they exist.
+TESTED_ELSEWHERE = {
+    "ch05.gate_roles": [
+        "test_gate_roles_right_answers_pass_in_any_case",
+        "test_gate_roles_wrong_choices_are_explained",
+    ],
+    "ch05.forecaster": [
+        "test_trained_gru_forecaster_passes",
+        "test_forecaster_design_constraints_are_named",
+        "test_untrained_forecaster_fails_with_the_numbers",
+        "test_forecaster_trained_on_unscaled_counts_is_named",
+    ],
+}

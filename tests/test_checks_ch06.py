@@ -330,3 +330,22 @@ def test_show_tiled_images_draws_one_picture_without_axes():
     assert np.allclose(picture[6:10, 7:12], (images[5, :, :, 0] + 1) / 2)
     assert not axes.axison and axes.get_title() == "six tiles"
     plt.close(figure)
+
+
+# Exercises whose answers are models or other objects too costly to list in the tables above: the tests
+# named here (in this module unless a module is given) show the reference and another correct answer
+# passing and at least two named mistakes; test_exercise_tables checks that they exist.
+TESTED_ELSEWHERE = {
+    "ch06.generator": [
+        "test_reference_generator_and_discriminator_pass",
+        "test_generator_written_differently_passes",
+        "test_generator_for_grey_images_is_rejected_with_a_layer_diff",
+        "test_generator_without_tanh_is_rejected",
+    ],
+    "ch06.discriminator": [
+        "test_reference_generator_and_discriminator_pass",
+        "test_discriminator_with_sigmoid_is_rejected",
+        "test_discriminator_declaring_31_rows_is_named",
+        "test_discriminator_with_a_stride_1_convolution_is_rejected",
+    ],
+}

@@ -584,3 +584,33 @@ def test_predicted_labels_above_the_bar_have_no_problem():
     case = ch07.predict_digits.cases[0]
     _, labels = ch07._heldout_input_digits()
     assert ch07.score_new_digit_predictions(case, labels[:ch07.NUM_NEW_DIGITS]) == (1.0, "")
+
+
+# Exercises whose answers are models or other objects too costly to list in the tables above: the tests
+# named here (in this module unless a module is given) show the reference and another correct answer
+# passing and at least two named mistakes; test_exercise_tables checks that they exist.
+TESTED_ELSEWHERE = {
+    "ch07.freeze_base": [
+        "test_frozen_base_passes_either_way",
+        "test_unfrozen_base_is_named",
+        "test_base_with_batch_norm_left_trainable_is_named",
+        "test_rebuilt_base_without_pretrained_weights_is_named",
+    ],
+    "ch07.transfer_model": [
+        "test_trained_transfer_model_passes",
+        "test_sequential_transfer_model_passes",
+        "test_transfer_model_with_unfrozen_base_is_named",
+        "test_transfer_model_declaring_two_input_channels_is_named",
+    ],
+    "ch07.fine_tune": [
+        "test_fine_tuning_the_top_two_blocks_passes",
+        "test_fine_tuning_with_a_hidden_layer_head_and_sgd_passes",
+        "test_feature_extraction_alone_is_named",
+        "test_trainable_batch_normalization_is_named",
+    ],
+    "ch07.predict_digits": [
+        "test_predict_digits_passes_and_names_probabilities",
+        "test_predict_digits_written_another_way_passes",
+        "test_predict_digits_that_looks_labels_up_in_the_lesson_data_fails",
+    ],
+}

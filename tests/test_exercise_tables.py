@@ -3,6 +3,9 @@
 Each tests/test_checks_chNN.py declares CORRECT_ANSWERS (exercise id -> answers that must pass: the
 reference as a student would write it, and differently written ones) and MISTAKES (exercise id ->
 (answer, status, fragments the message must contain)). The packaged reference itself must be refused.
+Exercises whose answers are trained models or configured objects are listed in TESTED_ELSEWHERE instead,
+with the tests that cover them. Every exercise of every chapter is in one or the other: this is the one
+place that checks "two correct answers and two named mistakes" for the whole course.
 """
 
 import importlib
@@ -44,6 +47,25 @@ def test_mistakes_are_rejected_and_named(chapter, exercise_id, mistake):
     assert result.status == status and not result.passed, str(result)
     for fragment in fragments:
         assert fragment in result.message, f"{fragment!r} not in:\n{result.message}"
+
+
+@pytest.mark.parametrize("exercise_id", checks.exercises())
+def test_every_exercise_has_two_correct_answers_and_two_named_mistakes(exercise_id):
+    """In the tables: at least two answers that pass and two mistakes, each naming itself by at least one fragment.
+    Listed in TESTED_ELSEWHERE: the tests that cover its correct answers and its mistakes (two at least), which exist."""
+    module = TABLES[exercise_id.split(".")[0]]
+    elsewhere = getattr(module, "TESTED_ELSEWHERE", {})
+    if exercise_id in elsewhere:
+        assert exercise_id not in module.CORRECT_ANSWERS and exercise_id not in module.MISTAKES, "listed twice"
+        module_name, test_names = (elsewhere[exercise_id] if isinstance(elsewhere[exercise_id], tuple)
+                                   else (module.__name__, elsewhere[exercise_id]))
+        covering = importlib.import_module(module_name)
+        assert len(test_names) >= 2 and all(callable(getattr(covering, name, None)) for name in test_names), (
+            [name for name in test_names if not callable(getattr(covering, name, None))])
+        return
+    assert len(module.CORRECT_ANSWERS.get(exercise_id, [])) >= 2, "fewer than two correct answers"
+    mistakes = module.MISTAKES.get(exercise_id, [])
+    assert len(mistakes) >= 2 and all(fragments for _, _, fragments in mistakes), "fewer than two named mistakes"
 
 
 def test_every_chapter_with_exercises_has_tables():

@@ -242,7 +242,7 @@ def test_markdown_report_has_its_sections(subset_reports):
 
 
 def test_the_committed_report_covers_every_exercise_with_no_survivor_and_no_wrong_cause():
-    """tests/mutation_report.md (the full run) lists every exercise of chapters 01-08, every non-equivalent mutant
+    """tests/mutation_report.md (the full run) lists every exercise of chapters 01-09, every non-equivalent mutant
     rejected, every equivalent one with its reason, and no message naming a cause its mutant doesn't have."""
     import pathlib
     import re
