@@ -49,6 +49,20 @@ def test_mistakes_are_rejected_and_named(chapter, exercise_id, mistake):
         assert fragment in result.message, f"{fragment!r} not in:\n{result.message}"
 
 
+@pytest.mark.parametrize("chapter,exercise_id,mistake", cases("MISTAKES"))
+def test_mistakes_read_the_same_through_the_graders_plain_data_path(chapter, exercise_id, mistake):
+    """The grader collects an answer in the student's kernel, sends it as JSON and judges it outside: every mistake
+    gets the same status and message that way as from `checks.check` in the notebook."""
+    from test_check_framework import judged_through_plain_data
+
+    from dlcourse.checks import framework
+
+    exercise = checks.get_exercise(exercise_id)
+    in_the_notebook = framework.evaluate_answer(exercise, mistake[0])
+    through_json = judged_through_plain_data(exercise, mistake[0])
+    assert (through_json.status, through_json.message) == (in_the_notebook.status, in_the_notebook.message)
+
+
 @pytest.mark.parametrize("exercise_id", checks.exercises())
 def test_every_exercise_has_two_correct_answers_and_two_named_mistakes(exercise_id):
     """In the tables: at least two answers that pass and two mistakes, each naming itself by at least one fragment.
