@@ -1,6 +1,10 @@
 """Dependency slicing: the grader runs only the cells the exercises need, and the grades stay the same."""
 
 import csv
+import hashlib
+import json
+import os
+import pathlib
 import random
 import subprocess
 import sys
@@ -331,29 +335,78 @@ def read_grades(out):
                       for row in csv.DictReader(stream))
 
 
+EXPECTED_GRADES = pathlib.Path(__file__).with_name("mixed_batch_expected_grades.json")
+REFRESH_VARIABLE = "DLCOURSE_REFRESH_EXPECTED_GRADES"
+
+
+def grading_inputs_hash():
+    """sha256 over everything a full grading of the generated batch depends on: the solution notebooks (which
+    the batch is made from), the checks, the grader and its collection code, and this test's generator."""
+    paths = sorted([*(ROOT / "solutions").glob("*.ipynb"), *(ROOT / "dlcourse" / "checks").rglob("*.py"),
+                    *(ROOT / "dlcourse" / "grading").glob("*.py"), ROOT / "dlcourse" / "collect.py",
+                    ROOT / "dlcourse" / "course.py", pathlib.Path(__file__)])
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def stored_full_grades():
+    """The --full grades stored for the current grading inputs, or None when they changed since (or none stored)."""
+    try:
+        stored = json.loads(EXPECTED_GRADES.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if stored.get("inputs_sha256") != grading_inputs_hash():
+        return None
+    return sorted(tuple(row) for row in stored["grades"])
+
+
+def grade_batch(folder, out, full):
+    """`dlcourse grade` on the folder, sliced or --full; the sorted grade rows."""
+    command = [sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2"]
+    run = subprocess.run(command + (["--full"] if full else []), capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return read_grades(out)
+
+
 @pytest.fixture(scope="module")
 def mixed_batch(tmp_path_factory):
-    """One generated mixed submission per available chapter, graded sliced and with --full."""
+    """One generated mixed submission per available chapter, graded sliced, and the grades of --full: stored ones
+    when the grading inputs are unchanged since they were stored, else a --full run (a third execution of every
+    chapter, about 2.6 minutes), stored again when $DLCOURSE_REFRESH_EXPECTED_GRADES is set."""
     folder = tmp_path_factory.mktemp("mixed")
     rng = random.Random(15)
     for chapter in course.CHAPTERS:
         if course.is_available(chapter, ROOT):
             nbformat.write(mixed_submission(chapter, rng), str(folder / f"mixed_{chapter.chapter_id}.ipynb"))
-    outs = {}
-    for mode in ("sliced", "full"):
-        out = tmp_path_factory.mktemp(mode)
-        command = [sys.executable, "-m", "dlcourse", "grade", str(folder), "--out", str(out), "--workers", "2"]
-        run = subprocess.run(command + (["--full"] if mode == "full" else []), capture_output=True, text=True,
-                             timeout=1800)
-        assert run.returncode == 0, run.stderr[-3000:]
-        outs[mode] = out
-    return outs
+    sliced = grade_batch(folder, tmp_path_factory.mktemp("sliced"), full=False)
+    full = stored_full_grades()
+    if full is None:
+        full = grade_batch(folder, tmp_path_factory.mktemp("full"), full=True)
+        if os.environ.get(REFRESH_VARIABLE):
+            EXPECTED_GRADES.write_text(json.dumps({"inputs_sha256": grading_inputs_hash(), "grades": full},
+                                                  indent=1) + "\n", encoding="utf-8")
+    return {"sliced": sliced, "full": full}
 
 
 def test_sliced_grades_equal_full_grades_on_a_mixed_batch_of_every_chapter(mixed_batch):
-    sliced, full = read_grades(mixed_batch["sliced"]), read_grades(mixed_batch["full"])
+    sliced, full = mixed_batch["sliced"], mixed_batch["full"]
     assert {row[2] for row in full} >= {"passed", "not_attempted"}
     assert sliced == full
+
+
+def test_the_stored_full_grades_are_found_only_for_unchanged_grading_inputs(tmp_path, monkeypatch):
+    """A stored --full run counts only while its hash matches; any change to a solution or a check voids it."""
+    rows = [["ana", "ch01.relu", "passed", "1.0", "Correct."]]
+    stored = tmp_path / "expected.json"
+    monkeypatch.setattr(sys.modules[__name__], "EXPECTED_GRADES", stored)
+    stored.write_text(json.dumps({"inputs_sha256": grading_inputs_hash(), "grades": rows}))
+    assert stored_full_grades() == [("ana", "ch01.relu", "passed", "1.0", "Correct.")]
+    stored.write_text(json.dumps({"inputs_sha256": "0" * 64, "grades": rows}))
+    assert stored_full_grades() is None
+    stored.write_text("{not json")
+    assert stored_full_grades() is None
 
 
 def test_an_exercise_cell_that_seeds_is_still_sliced():
