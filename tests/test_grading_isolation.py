@@ -23,21 +23,22 @@ KILLERS = {
     "kill_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
     "kill_parent_group": "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)",
 }
-KILLED_MESSAGE = ("killer.ipynb: the grading process died twice (killed by signal SIGKILL); not graded. "
-                  "Its own code may have killed the grader, or the machine ran out of memory: "
-                  "grade it again, with the sandbox on (the default wherever bubblewrap works).")
+KILLED_REASON = ("the grading process died twice (killed by signal SIGKILL); not graded. "
+                 "Its own code may have killed the grader, or the machine ran out of memory: "
+                 "grade it again, with the sandbox on (the default wherever bubblewrap works).")
 OTHERS = ("correct", "partial", "untouched")
 
 
-def write_batch(folder, mini_course, student_notebook, killer_code=None):
-    """The correct, a partial and an untouched submission, and optionally one whose relu cell runs killer_code."""
+def write_batch(folder, mini_course, student_notebook, killers=()):
+    """The correct, a partial and an untouched submission, and one per named killer, whose relu cell runs its code
+    (each killer in KILLERS is a student of that name: all of them share one batch)."""
     folder.mkdir()
     notebooks = {"correct": with_answers(student_notebook, solution_answers(mini_course)),
                  "partial": with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"]}),
                  "untouched": student_notebook}
-    if killer_code:
-        notebooks["killer"] = with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"],
-                                                              "ch01.relu": killer_code})
+    for killer in killers:
+        notebooks[killer] = with_answers(student_notebook, {"ch01.sigmoid": CORRECT["ch01.sigmoid"],
+                                                             "ch01.relu": KILLERS[killer]})
     for name, notebook in notebooks.items():
         nbformat.write(notebook, str(folder / f"{name}.ipynb"))
     return folder
@@ -70,11 +71,12 @@ def batch_without_killer(mini_course, student_notebook, tmp_path_factory):
     return base / "out"
 
 
-@pytest.fixture(scope="module", params=sorted(KILLERS))
-def batch_with_killer(request, mini_course, student_notebook, tmp_path_factory):
-    """The same batch plus a submission that kills its grader; returns (out, command, run)."""
-    base = tmp_path_factory.mktemp(request.param)
-    folder = write_batch(base / "submissions", mini_course, student_notebook, KILLERS[request.param])
+@pytest.fixture(scope="module")
+def batch_with_killer(mini_course, student_notebook, tmp_path_factory):
+    """The same batch plus one submission per killer (each kills its grader its own way); returns (out, command,
+    run)."""
+    base = tmp_path_factory.mktemp("with_killers")
+    folder = write_batch(base / "submissions", mini_course, student_notebook, sorted(KILLERS))
     command = grade_command(folder, base / "out", mini_course)
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     return base / "out", command, run
@@ -90,18 +92,22 @@ def test_a_killer_changes_no_other_grade(batch_with_killer, batch_without_killer
 
 def test_a_killer_gets_a_grader_error_row_and_is_not_saved(batch_with_killer):
     out, _, run = batch_with_killer
-    assert rows_of(out, ["killer"]) == [{"student": "killer", "chapter": "", "exercise": "", "status": "grader_error",
-                                         "points": "0", "max_points": "0", "message": KILLED_MESSAGE}]
+    for killer in KILLERS:
+        assert rows_of(out, [killer]) == [{"student": killer, "chapter": "", "exercise": "", "status": "grader_error",
+                                           "points": "0", "max_points": "0",
+                                           "message": f"{killer}.ipynb: {KILLED_REASON}"}]
     summary = {row["student"]: row for row in read_csv(out / "summary.csv")}
     assert {student: row["grader_failures"] for student, row in summary.items()} == {
-        "correct": "0", "killer": "1", "partial": "0", "untouched": "0"}
-    assert summary["killer"]["problems"] == ""
+        "correct": "0", **{killer: "1" for killer in KILLERS}, "partial": "0", "untouched": "0"}
+    assert all(summary[killer]["problems"] == "" for killer in KILLERS)
     assert sorted(path.name.split("--")[0] for path in (out / "results").iterdir()) == sorted(OTHERS)
-    assert ("Graded 3 of 4 submission(s); 1 hit a grader failure and was not saved: "
-            "run the same command again to retry it.") in run.stdout
+    assert ("Graded 3 of 5 submission(s); 2 hit a grader failure and were not saved: "
+            "run the same command again to retry them.") in run.stdout
     report = (out / "report.html").read_text()
-    assert "Grader failures (not the students' fault)" in report and "killer.ipynb" in report
-    assert "because of a grader failure" in (out / "feedback" / "killer.html").read_text()
+    assert "Grader failures (not the students' fault)" in report
+    for killer in KILLERS:
+        assert f"{killer}.ipynb" in report
+        assert "because of a grader failure" in (out / "feedback" / f"{killer}.html").read_text()
 
 
 def test_a_rerun_grades_the_killer_again_and_keeps_the_other_results(batch_with_killer):
@@ -110,8 +116,9 @@ def test_a_rerun_grades_the_killer_again_and_keeps_the_other_results(batch_with_
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 3, rerun.stderr[-2000:]
     assert {path.name: path.stat().st_mtime_ns for path in (out / "results").iterdir()} == before
-    assert "last: killer" in rerun.stderr and "1 hit a grader failure" in rerun.stdout
-    assert [row["message"] for row in rows_of(out, ["killer"])] == [KILLED_MESSAGE]
+    assert "2 hit a grader failure" in rerun.stdout
+    for killer in KILLERS:
+        assert [row["message"] for row in rows_of(out, [killer])] == [f"{killer}.ipynb: {KILLED_REASON}"]
 
 
 def test_dlcourse_check_survives_a_notebook_that_kills_its_grader(mini_course, student_notebook, tmp_path):
@@ -198,7 +205,7 @@ def test_each_attempt_gets_a_scratch_folder_that_is_removed_afterwards(tmp_path)
 
 def test_a_worker_that_always_dies_gives_a_grader_error_after_two_attempts(tmp_path):
     outcome = fake_supervisor(tmp_path, "always_dies").grade(JOB)
-    assert outcome["grader_error"] == KILLED_MESSAGE.removeprefix("killer.ipynb: ")
+    assert outcome["grader_error"] == KILLED_REASON
     assert (outcome["error"], outcome["exercises"]) == ("", [])
     assert len(attempts(tmp_path)) == 2
 
@@ -373,23 +380,23 @@ def test_sandbox_problem_without_the_sandbox_module(monkeypatch):
     assert cli.sandbox_problem() == "sandbox support is not available in this installation."
 
 
-@pytest.mark.parametrize("killer", sorted(KILLERS))
-def test_under_the_sandbox_a_killer_cannot_reach_its_grader(killer, mini_course, student_notebook, tmp_path,
+def test_under_the_sandbox_a_killer_cannot_reach_its_grader(mini_course, student_notebook, tmp_path,
                                                             batch_without_killer):
     from dlcourse.grading import sandbox
 
     if sandbox.sandbox_problem():
         pytest.skip(f"the sandbox can't run here: {sandbox.sandbox_problem()}")
-    folder = write_batch(tmp_path / "submissions", mini_course, student_notebook, KILLERS[killer])
+    folder = write_batch(tmp_path / "submissions", mini_course, student_notebook, sorted(KILLERS))
     run = subprocess.run(grade_command(folder, tmp_path / "out", mini_course)[:-1] + ["--sandbox"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert rows_of(tmp_path / "out", OTHERS) == rows_of(batch_without_killer, OTHERS)
-    killer_rows = {row["exercise"]: row for row in rows_of(tmp_path / "out", ("killer",))}
-    assert [killer_rows[exercise_id]["status"] for exercise_id in ALL_IDS] == (
-        ["passed", "not_attempted" if killer == "kill_parent" else "error"] + ["not_attempted"] * 5)
     summary = {row["student"]: row for row in read_csv(tmp_path / "out" / "summary.csv")}
-    assert summary["killer"]["grader_failures"] == "0" and summary["killer"]["points"] == "1.0"
+    for killer in KILLERS:
+        killer_rows = {row["exercise"]: row for row in rows_of(tmp_path / "out", (killer,))}
+        assert [killer_rows[exercise_id]["status"] for exercise_id in ALL_IDS] == (
+            ["passed", "not_attempted" if killer == "kill_parent" else "error"] + ["not_attempted"] * 5)
+        assert summary[killer]["grader_failures"] == "0" and summary[killer]["points"] == "1.0"
 
 
 # ----------------------------------------------------------------- pre-warmed workers
