@@ -33,8 +33,14 @@ class Difference:
 
 
 def solution_notebook_paths(solutions_directory: pathlib.Path) -> list[pathlib.Path]:
-    """The chapter notebooks in solutions/, sorted by name."""
-    return sorted(path for path in solutions_directory.glob("[0-9][0-9]_*.ipynb"))
+    """The chapter notebooks in solutions/, sorted by name; ReleaseError when there is no such folder or notebook
+    (a mistyped --solutions must not read as "up to date")."""
+    if not solutions_directory.is_dir():
+        raise ReleaseError(f"no solutions folder at {solutions_directory}.")
+    paths = sorted(path for path in solutions_directory.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise ReleaseError(f"{solutions_directory} holds no chapter notebook (NN_name.ipynb).")
+    return paths
 
 
 def chapter_id_of(notebook: Any, name: str) -> str:
@@ -202,10 +208,12 @@ def find_differences(solutions_directory: pathlib.Path, chapters_directory: path
 
 
 def release_all(solutions_directory: pathlib.Path, chapters_directory: pathlib.Path) -> list[str]:
-    """Write every student notebook; returns the names of the files that changed."""
+    """Write every student notebook; returns the names of the files that changed. Every notebook is released
+    before anything is written, so a broken solution leaves chapters/ as it was."""
+    expected = expected_chapters(solutions_directory)
     chapters_directory.mkdir(parents=True, exist_ok=True)
     changed = []
-    for name, text in expected_chapters(solutions_directory).items():
+    for name, text in expected.items():
         path = chapters_directory / name
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
