@@ -1,4 +1,5 @@
-"""The `dlcourse` command: release, bench, doctor, progress, exercises, and grade and check (the instructor grader)."""
+"""The `dlcourse` command: release, bench, doctor, progress, exercises, grade and check (the instructor grader), and
+the gradebook: export (LMS files), similarity (an advisory report) and link (nbgitpuller links)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,51 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--scheduler", default="", metavar="ADDRESS",
                        help="grade on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786), whose workers "
                             "have the course installed, instead of on this machine")
+
+    grade.add_argument("--config", type=pathlib.Path, default=None, metavar="COURSE_TOML",
+                       help="course config: deadlines, extensions, late policy, chapter weights, which submission "
+                            "counts (applied to the reports, never stored with the grades)")
+
+    export = commands.add_parser("export", help="write the gradebook as a Canvas, Moodle or wide CSV import file")
+    export.add_argument("grades", type=pathlib.Path, metavar="GRADES_DIR",
+                        help="the --out folder of `dlcourse grade` (its saved results are read; nothing is regraded)")
+    export.add_argument("--format", required=True, choices=("canvas", "moodle", "wide"), dest="export_format",
+                        help="canvas: Canvas' gradebook import; moodle: Moodle's grade import; wide: one row per "
+                             "student, one column per exercise and chapter")
+    export.add_argument("--out", type=pathlib.Path, required=True, help="the CSV file to write")
+    export.add_argument("--roster", type=pathlib.Path, default=None,
+                        help="CSV with a `student` column (the names the grader found) and the LMS identities: "
+                             "name, id, sis_user_id, sis_login_id, section, email, id_number (required for canvas "
+                             "and moodle)")
+    export.add_argument("--config", type=pathlib.Path, default=None, metavar="COURSE_TOML",
+                        help="course config (deadlines, extensions, late policy, weights), applied now")
+    export.add_argument("--missing", choices=("zero", "blank"), default="zero",
+                        help="what a roster student without a graded submission of a chapter gets (default: zero)")
+    export.add_argument("--allow-unmatched", action="store_true",
+                        help="write the file even if some graded students are not in the roster (they are listed)")
+    export.add_argument("--allow-grader-failures", action="store_true",
+                        help="write the file even if some submissions hit a grader failure and are not graded yet")
+    export.add_argument("--moodle-identifier", choices=("email", "id_number"), default="email",
+                        help="the roster column Moodle matches students on (default: email)")
+    export.add_argument("--feedback", action="store_true",
+                        help="moodle: add a feedback column per chapter (raw points, late penalty, final points)")
+
+    similar = commands.add_parser("similarity", help="an advisory report of answers that look alike (copydetect)")
+    similar.add_argument("grades", type=pathlib.Path, metavar="GRADES_DIR",
+                         help="the --out folder of `dlcourse grade` (the counted submissions are read, never changed)")
+    similar.add_argument("--threshold", type=float, default=0.8,
+                         help="report pairs whose answers each share at least this share of their code (default 0.8)")
+    similar.add_argument("--config", type=pathlib.Path, default=None, metavar="COURSE_TOML",
+                         help="course config (it decides which submission of each student counts)")
+    similar.add_argument("--course", type=pathlib.Path, default=None,
+                         help="course folder whose solutions/ give the starter code (default: this one)")
+    similar.add_argument("--out", type=pathlib.Path, default=None,
+                         help="where to write the HTML report (default: GRADES_DIR/similarity.html)")
+
+    link = commands.add_parser("link", help="print an nbgitpuller link per chapter for a JupyterHub")
+    link.add_argument("--hub", required=True, help="the JupyterHub's URL, e.g. https://hub.example.edu")
+    link.add_argument("--repo", required=True, help="the course repository's git URL that the hub clones")
+    link.add_argument("--branch", default="", help="the branch to pull (default: the repository's default branch)")
 
     check = commands.add_parser("check", help="grade your own notebook with the instructor's grader")
     check.add_argument("notebook", type=pathlib.Path)
@@ -145,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     arguments = build_parser().parse_args(argv)
     handlers = {"release": run_release, "bench": run_bench, "doctor": run_doctor, "progress": run_progress,
-                "exercises": run_exercises, "grade": run_grade, "check": run_check}
+                "exercises": run_exercises, "grade": run_grade, "check": run_check, "export": run_export,
+                "link": run_link, "similarity": run_similarity}
     return handlers[arguments.command](arguments)
 
 
@@ -232,6 +279,13 @@ def run_grade(arguments: argparse.Namespace) -> int:
     if problem:
         print(f"dlcourse grade: {problem}", file=sys.stderr)
         return 2
+    from dlcourse.grading import config as course_config, gradebook
+
+    try:
+        settings = course_config.load_config(arguments.config)
+    except course_config.ConfigError as error:
+        print(f"dlcourse grade: {error}", file=sys.stderr)
+        return 2
     student_map = None
     if arguments.students:
         try:
@@ -244,14 +298,29 @@ def run_grade(arguments: argparse.Namespace) -> int:
     limits = limits_from(arguments, [submission.path for submission in found])
     from dlcourse.grading import cluster
 
+    regrade_diff: list[dict] = []
     try:
         results = grading.grade_all(found, arguments.out / "results", limits, arguments.workers,
                                     arguments.force, root, grading.ProgressBar(), arguments.scheduler,
-                                    cluster.course_root_for_workers(arguments.course))
+                                    cluster.course_root_for_workers(arguments.course), regrade_diff)
     except cluster.ClusterUnavailable as error:
         print(f"dlcourse grade: {error}", file=sys.stderr)
         return 2
-    reports.write_reports(results, arguments.out)
+    if regrade_diff:
+        from dlcourse import files
+
+        files.write_text_atomically(arguments.out / "regrade_diff.csv",
+                                    reports.to_csv(regrade_diff, grading.REGRADE_DIFF_COLUMNS))
+        print(f"Checks changed since the last grading: {len(regrade_diff)} exercise grade(s) changed on re-judging "
+              f"(only the changed checks were re-judged). See {arguments.out / 'regrade_diff.csv'}.")
+    try:
+        book = reports.write_reports(results, arguments.out, settings, reports.regrade_section(regrade_diff))
+    except gradebook.GradebookError as error:
+        print(f"dlcourse grade: {grading_summary(results)} The grades are saved in {arguments.out / 'results'}, but "
+              f"the reports were not written: {error}", file=sys.stderr)
+        return 2
+    for warning in book.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{grading_summary(results)} See {arguments.out / 'summary.csv'} and {arguments.out / 'report.html'}.")
     return GRADER_FAILURE_EXIT_CODE if any(result.grader_error and not result.error for result in results) else 0
 
@@ -317,6 +386,123 @@ def run_check(arguments: argparse.Namespace) -> int:
     result = grading.grade_submission(submission, root, limits_from(arguments))
     print(reports.format_result_table(result))
     return GRADER_FAILURE_EXIT_CODE if result.grader_error and not result.error else 0
+
+
+UNMATCHED_EXIT_CODE = 1  # some graded students are not in the roster: nothing written
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    """Write the gradebook in an LMS import format; exit 1 (nothing written) if graded students are not in the roster."""
+    from dlcourse.grading import config as course_config, export, gradebook
+
+    def fail(message: str, code: int = 2) -> int:
+        """Print the problem on stderr and return the exit code."""
+        print(f"dlcourse export: {message}", file=sys.stderr)
+        return code
+
+    if arguments.export_format in ("canvas", "moodle") and arguments.roster is None:
+        return fail(f"--format {arguments.export_format} needs --roster, the CSV that gives each student's LMS identity")
+    try:
+        settings = course_config.load_config(arguments.config)
+        roster = export.read_roster(arguments.roster) if arguments.roster else None
+        book = gradebook.build_gradebook(gradebook.load_results(arguments.grades), settings)
+    except (course_config.ConfigError, export.ExportError, gradebook.GradebookError) as error:
+        return fail(str(error))
+    matching = export.match_roster(book, roster) if roster else None
+    if roster:
+        unknown = export.unknown_extension_students(book, roster)
+        if unknown:
+            return fail(f"the course config gives an extension to {', '.join(map(repr, unknown))}, who "
+                        f"{'is' if len(unknown) == 1 else 'are'} not in the roster {arguments.roster}")
+    if matching and matching.unmatched:
+        print(f"\nNOT IN THE ROSTER: {len(matching.unmatched)} graded student(s) match no roster entry:",
+              file=sys.stderr)
+        for student in matching.unmatched:
+            files = sorted({pathlib.Path(entry.result.path).name for entry in book.entries
+                            if entry.result.student == student})
+            print(f"  {student!r}: {', '.join(files)}", file=sys.stderr)
+        if not arguments.allow_unmatched:
+            return fail("nothing written: add them to the roster (or fix their names), or pass --allow-unmatched to "
+                        "leave them out", UNMATCHED_EXIT_CODE)
+    pending = [entry.result.path for entry in book.entries if entry.result.grader_error and not entry.result.error]
+    if pending:
+        print(f"\nNOT GRADED: {len(pending)} submission(s) hit a grader failure: {', '.join(pending)}", file=sys.stderr)
+        if not arguments.allow_grader_failures:
+            return fail("nothing written: run `dlcourse grade` again to grade them, or pass --allow-grader-failures",
+                        GRADER_FAILURE_EXIT_CODE)
+    rows = export.students_of(book, roster, matching)
+    missing = "0" if arguments.missing == "zero" else ""
+    try:
+        if arguments.export_format == "canvas":
+            table = export.canvas_table(book, rows, missing)
+        elif arguments.export_format == "moodle":
+            table = export.moodle_table(book, rows, missing, arguments.moodle_identifier, arguments.feedback)
+        else:
+            table = export.wide_table(book, rows, missing)
+    except export.ExportError as error:
+        return fail(str(error))
+    from dlcourse import files
+
+    try:
+        files.write_text_atomically(arguments.out, export.to_csv_text(table))
+    except OSError as error:
+        return fail(f"cannot write {arguments.out}: {error.strerror or error}")
+    policy = (f"the {settings.counted_submission} submission per student and chapter counts, late penalties applied"
+              + (f" ({settings.source})" if settings.source else " (no course config: no deadlines)"))
+    print(f"Wrote {arguments.out}: {len(rows)} student(s), {len(book.chapters)} chapter(s) "
+          f"({', '.join(book.chapters)}); {policy}.")
+    absent = export.missing_students(book, rows)
+    if absent:
+        given = "0" if arguments.missing == "zero" else "an empty cell"
+        other = "--missing blank leaves the cell empty" if arguments.missing == "zero" else "--missing zero gives 0"
+        print(f"{len(absent)} student(s) have no graded submission for some chapter and get {given} there ({other}): "
+              f"{'; '.join(absent)}")
+    for warning in book.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def run_similarity(arguments: argparse.Namespace) -> int:
+    """Write the advisory similarity report of the counted submissions; it never changes a grade."""
+    from dlcourse import files
+    from dlcourse.grading import config as course_config, gradebook, similarity
+
+    if not 0.0 < arguments.threshold <= 1.0:
+        print("dlcourse similarity: --threshold must be between 0 (exclusive) and 1", file=sys.stderr)
+        return 2
+    root = (arguments.course or course.repository_root()).resolve()
+    out = arguments.out or arguments.grades / "similarity.html"
+    try:
+        book = gradebook.build_gradebook(gradebook.load_results(arguments.grades),
+                                         course_config.load_config(arguments.config))
+        pairs, unreadable = similarity.find_pairs(book, root, arguments.threshold)
+        files.write_text_atomically(out, similarity.report_page(pairs, unreadable, arguments.threshold))
+    except (course_config.ConfigError, gradebook.GradebookError) as error:
+        print(f"dlcourse similarity: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"dlcourse similarity: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    for pair in pairs:
+        print(f"{pair.scope}: {pair.first} and {pair.second} ({100 * pair.similarity:.0f} %)")
+    for problem in unreadable:
+        print(f"could not read {problem}", file=sys.stderr)
+    print(f"{len(pairs)} pair(s) above {100 * arguments.threshold:.0f} % (advisory; no grade changed). See {out}.")
+    return 0
+
+
+def run_link(arguments: argparse.Namespace) -> int:
+    """Print an nbgitpuller link per available chapter."""
+    from dlcourse.grading import links
+
+    try:
+        found = links.chapter_links(arguments.hub, arguments.repo, arguments.branch)
+    except links.LinkError as error:
+        print(f"dlcourse link: {error}", file=sys.stderr)
+        return 2
+    for chapter, url in found:
+        print(f"{chapter.chapter_id} {chapter.title}: {url}")
+    return 0
 
 
 def run_exercises(arguments: argparse.Namespace) -> int:

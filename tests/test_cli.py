@@ -83,7 +83,7 @@ def test_progress_command_prints_a_table_per_chapter(tmp_path):
     chapter_one = next(line for line in lines if line.startswith("ch01"))
     total = len(__import__("dlcourse.checks", fromlist=["exercises"]).exercises("ch01"))
     assert chapter_one.split()[-4:] == [str(total), "1", "1", str(total - 2)]
-    assert sum(line.startswith("ch0") for line in lines) == 8
+    assert sum(line.startswith("ch0") for line in lines) == len(__import__("dlcourse.course").course.CHAPTERS) == 9
     assert lines[lines.index("passed exercises:") + 1] == "  ch01: ch01.relu"
 
 
@@ -99,8 +99,15 @@ def test_unknown_command_is_a_usage_error():
 
 def test_parser_has_every_command():
     parser = cli.build_parser()
-    for command in ("release", "bench", "progress", "exercises"):
+    for command in ("release", "bench", "progress", "exercises", "doctor"):
         assert parser.parse_args([command]).command == command
+    for arguments in (["grade", "submissions", "--out", "grades"], ["check", "my.ipynb"]):
+        assert parser.parse_args(arguments).command == arguments[0]
+    assert set(parser._subparsers._group_actions[0].choices) == {
+        "release", "bench", "progress", "exercises", "doctor", "grade", "check", "export", "similarity", "link"}
+    for arguments in (["export", "grades", "--format", "wide", "--out", "w.csv"], ["similarity", "grades"],
+                      ["link", "--hub", "https://hub.example.edu", "--repo", "https://github.com/a/b"]):
+        assert parser.parse_args(arguments).command == arguments[0]
 
 
 def test_jupyter_lab_opens_on_the_chapters():

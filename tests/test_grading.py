@@ -172,7 +172,22 @@ def test_summary_feedback_and_report_are_written(graded):
     assert "could not be graded" in report
 
 
-def test_rerun_skips_graded_submissions_unless_forced(graded):
+def test_gradebook_csv_lists_every_submission_and_which_counts(graded):
+    out = graded[0]
+    rows = {row["file"]: row for row in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
+    assert len(rows) == 14
+    assert (rows["correct.ipynb"]["counted"], rows["correct.ipynb"]["raw_points"], rows["correct.ipynb"]["penalty"],
+            rows["correct.ipynb"]["final_points"]) == ("yes", "7.0", "0.0", "7.0")
+    assert (rows["malformed.ipynb"]["counted"], rows["malformed.ipynb"]["note"]) == ("no", "could not be graded")
+    assert float(rows["correct.ipynb"]["submitted_at"][:4]) >= 2000  # the file's time, recorded when graded
+    saved = [json.loads(path.read_text()) for path in (out / "results").iterdir()]
+    assert all(result["file_mtime"] > 0 for result in saved)
+    graded_ones = [result for result in saved if result["exercises"]]
+    assert all(set(result["check_versions"]) == set(ALL_IDS) for result in graded_ones)
+
+
+def test_rerun_skips_graded_submissions(graded):
+    """A plain rerun keeps every saved result (test_cli_exit_codes shows --force rewriting them)."""
     out, _, _, _, command = graded
     before = {path.name: path.stat().st_mtime_ns for path in (out / "results").iterdir()}
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -248,7 +248,9 @@ def is_running(pid):
         return False
 
 
-def test_a_grader_exception_in_the_worker_is_retried_then_reported():
+def test_a_grader_exception_in_the_worker_is_a_grader_failure_and_two_of_them_one_message():
+    """What the retry loop is fed: the worker's outcome with a grader_error reads as a 'grader' failure, and two
+    failures read as one 'failed twice' message (the retry itself is tested with a worker that dies once)."""
     failure = worker.Failure("grader", "the grader failed on this submission (RuntimeError: x)")
     assert worker.failure_message([failure, failure]) == (
         "the grading process failed twice (the grader failed on this submission (RuntimeError: x)); not graded. "
@@ -285,7 +287,8 @@ def test_summary_csv_counts_grader_failures_after_problems():
         ("ana", 3, 1.0, 100.0, "ana_old.ipynb: the file is empty.", 1),
         ("bob", 1, 0.0, 0.0, "", 0)]
     text = reports.to_csv(rows, reports.SUMMARY_COLUMNS)
-    assert text.splitlines()[0] == "student,submissions,points,max_points,percent,problems,grader_failures"
+    assert text.splitlines()[0] == ("student,submissions,counted,raw_points,penalty,points,max_points,percent,"
+                                    "weighted_points,weighted_max,weighted_percent,not_counted,problems,grader_failures")
 
 
 def test_report_feedback_and_check_table_tell_grader_failures_apart():

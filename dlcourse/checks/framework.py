@@ -169,6 +169,7 @@ class Exercise:
     hints: list[str]
     time_limit_seconds: float = 10.0  # running the answer on the cases: CPU time, here and in the grader alike
     cell_time_limit_seconds: float = 30.0  # the exercise cell itself, when graded (`checks.check` warns beyond it)
+    points: float = 1.0  # what passing it is worth in the grader's reports and exports
 
     kind = ""
 

@@ -53,6 +53,8 @@ class SubmissionResult:
     seconds: float = 0.0
     exercises: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     grader_error: str = ""  # the grader itself failed on it, even on a retry: not graded, and never saved
+    file_mtime: float = 0.0  # the file's modification time (seconds since the epoch) when graded: a submission time
+    check_versions: dict[str, str] = dataclasses.field(default_factory=dict)  # exercise -> versions.check_version
 
     @property
     def points(self) -> float:
@@ -76,7 +78,7 @@ class SubmissionResult:
 
 
 def points_for(exercise_id: str) -> float:
-    """The points an exercise is worth."""
+    """The points an exercise is worth, as its declaration says (`points`, default 1); ValueError if it is unknown."""
     from dlcourse import checks
 
     return float(getattr(checks.get_exercise(exercise_id), "points", 1.0))
@@ -99,6 +101,9 @@ def grade_notebook_bytes(data: bytes, file_name: str, root: str | pathlib.Path, 
         chapter = submissions.chapter_of(notebook)
         outcome["chapter"] = chapter.chapter_id
         steps = submissions.transplant(submissions.official_notebook(chapter, pathlib.Path(root)), notebook)
+        if limits.only_exercises:  # the other answers still run where later cells need them, but are not judged
+            steps = [step if step.kind != "exercise" or step.exercise_id in limits.only_exercises
+                     else dataclasses.replace(step, kind="lesson") for step in steps]
         if not limits.full:
             steps = slicing.slice_steps(steps)
         outcome["exercises"] = exercise_rows(runner.grade_steps(steps, limits, kernel))
@@ -189,32 +194,53 @@ def load_saved_result(path: pathlib.Path, sha256: str) -> SubmissionResult | Non
 def grade_all(found: list[submissions.Submission], results_directory: pathlib.Path, limits: Limits,
               workers: int = 1, force: bool = False, root: pathlib.Path | None = None,
               on_progress: Callable[[int, int, SubmissionResult], None] | None = None,
-              scheduler: str = "", worker_root: str = "") -> list[SubmissionResult]:
+              scheduler: str = "", worker_root: str = "",
+              regrade_diff: list[dict[str, Any]] | None = None) -> list[SubmissionResult]:
     """Grade every submission (resuming from saved results unless force), saving each result as it finishes.
 
-    At most `workers` submissions are graded at once, each in a worker process of its own; with `scheduler`, they
-    are graded on that Dask cluster instead, against `worker_root` there ('' for the workers' own course). A result
-    with a grader_error is not saved, so that running the same command again grades that submission again.
+    A saved result whose exercises' checks changed since (versions.check_version) is re-judged for those exercises
+    only, and each change of status, points or message is appended to `regrade_diff`. At most `workers`
+    submissions are graded at once, each in a worker process of its own; with `scheduler`, they are graded on that
+    Dask cluster instead, against `worker_root` there ('' for the workers' own course). A result with a
+    grader_error is not saved, so that running the same command again grades that submission again.
     """
     from dlcourse import progress
+    from dlcourse.grading import versions
 
     root = root or course.repository_root()
     results_directory.mkdir(parents=True, exist_ok=True)
     results: dict[int, SubmissionResult] = {}
+    partial: dict[int, tuple[SubmissionResult, list[str]]] = {}  # index -> (saved result, exercises to re-judge)
     pending = []
     for index, submission in enumerate(found):
         saved_path = results_directory / result_file_name(submission)
         saved = None if force else load_saved_result(saved_path, _sha256_or_empty(submission.path))
         if saved is not None:
-            results[index] = saved
-        else:
-            pending.append(index)
+            modified = _mtime_or_zero(submission.path)
+            if modified != saved.file_mtime:  # the same content saved again later: its submission time moved
+                saved.file_mtime = modified
+                progress.write_json_atomically(saved_path, saved.to_dict())
+            judged = [row["exercise"] for row in saved.exercises]
+            # without recorded versions (saved by an older grader) every exercise is judged again, once
+            stale = versions.stale_exercises(saved.check_versions, judged) if saved.check_versions else judged
+            if stale and saved.check_versions:
+                partial[index] = (saved, stale)
+            if not stale:
+                results[index] = saved
+                continue
+        pending.append(index)
     done = len(results)
     if on_progress:
         on_progress(done, len(found), None)
 
     def finish(index: int, result: SubmissionResult) -> None:
         nonlocal done
+        result.file_mtime = _mtime_or_zero(found[index].path)
+        if index in partial and not result.grader_error and not result.error:
+            result = merged_regrade(*partial[index], result, regrade_diff)
+        if not result.grader_error:
+            result.check_versions = {**result.check_versions,
+                                     **versions.current_versions([row["exercise"] for row in result.exercises])}
         results[index] = result
         if not result.grader_error:
             progress.write_json_atomically(results_directory / result_file_name(found[index]), result.to_dict())
@@ -222,17 +248,47 @@ def grade_all(found: list[submissions.Submission], results_directory: pathlib.Pa
         if on_progress:
             on_progress(done, len(found), result)
 
+    def limits_for(index: int) -> Limits:
+        """The limits of one pending submission: only its stale exercises are judged when it was graded before."""
+        return dataclasses.replace(limits, only_exercises=tuple(partial[index][1])) if index in partial else limits
+
     if scheduler:
         from dlcourse.grading import cluster
 
-        cluster.grade_on_cluster(scheduler, found, pending, worker_root, limits, finish)
+        cluster.grade_on_cluster(scheduler, found, pending, worker_root, limits_for, finish)
     else:
-        _grade_pending(found, pending, root, limits, workers, finish)
+        _grade_pending(found, pending, root, limits_for, workers, finish)
     return [results[index] for index in range(len(found))]
 
 
-def _grade_pending(found: list[submissions.Submission], pending: list[int], root: pathlib.Path, limits: Limits,
-                   workers: int, finish: Callable[[int, SubmissionResult], None]) -> None:
+REGRADE_DIFF_COLUMNS = ("student", "file", "exercise", "old_status", "new_status", "old_points", "new_points",
+                        "old_message", "new_message")
+
+
+def merged_regrade(saved: SubmissionResult, stale: list[str], fresh: SubmissionResult,
+                   regrade_diff: list[dict[str, Any]] | None) -> SubmissionResult:
+    """The saved result with the re-judged exercises' rows replaced; each changed row is appended to regrade_diff."""
+    new_rows = {row["exercise"]: row for row in fresh.exercises}
+    rows = []
+    for row in saved.exercises:
+        new = new_rows.get(row["exercise"]) if row["exercise"] in stale else None
+        if new is None:
+            rows.append(row)
+            continue
+        rows.append(new)
+        changed = any(row[key] != new[key] for key in ("status", "points", "message"))
+        if changed and regrade_diff is not None:
+            regrade_diff.append({"student": saved.student, "file": pathlib.Path(saved.path).name,
+                                 "exercise": row["exercise"], "old_status": row["status"], "new_status": new["status"],
+                                 "old_points": row["points"], "new_points": new["points"],
+                                 "old_message": row["message"], "new_message": new["message"]})
+    return dataclasses.replace(saved, exercises=rows, seconds=fresh.seconds, file_mtime=fresh.file_mtime,
+                               check_versions=dict(saved.check_versions))
+
+
+def _grade_pending(found: list[submissions.Submission], pending: list[int], root: pathlib.Path,
+                   limits_for: Callable[[int], Limits], workers: int,
+                   finish: Callable[[int, SubmissionResult], None]) -> None:
     """Grade found[index] for each pending index, `workers` at once, calling finish(index, result) as each completes."""
     from dlcourse.grading import worker
 
@@ -242,12 +298,20 @@ def _grade_pending(found: list[submissions.Submission], pending: list[int], root
         threads = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers),
                                                         thread_name_prefix="dlcourse-grade")
         try:
-            futures = {threads.submit(grade_supervised, supervisor, found[index], root, limits): index
+            futures = {threads.submit(grade_supervised, supervisor, found[index], root, limits_for(index)): index
                        for index in pending}
             for future in concurrent.futures.as_completed(futures):
                 finish(futures[future], future.result())
         finally:
             threads.shutdown(wait=False, cancel_futures=True)  # when interrupted, `supervised` stops the workers
+
+
+def _mtime_or_zero(path: pathlib.Path) -> float:
+    """The file's modification time, or 0.0 if it can't be read."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _sha256_or_empty(path: pathlib.Path) -> str:

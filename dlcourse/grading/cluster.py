@@ -53,11 +53,12 @@ def grade_on_worker(job_json: bytes) -> dict[str, Any]:
         return supervisor.grade(job)
 
 
-def grade_on_cluster(address: str, found: list[submissions.Submission], pending: list[int], root: str, limits: Limits,
-                     finish: Callable[[int, Any], None]) -> None:
+def grade_on_cluster(address: str, found: list[submissions.Submission], pending: list[int], root: str,
+                     limits: Limits | Callable[[int], Limits], finish: Callable[[int, Any], None]) -> None:
     """Send each pending submission to the cluster at `address`; call finish(index, result) as each result arrives.
 
-    `root` is the course folder on the workers ('' for each worker's own installed course).
+    `root` is the course folder on the workers ('' for each worker's own installed course); `limits` may be a
+    function of the submission's index (a re-judging judges only some exercises).
     """
     import distributed
 
@@ -81,7 +82,7 @@ def grade_on_cluster(address: str, found: list[submissions.Submission], pending:
                 finish(index, grading.SubmissionResult(submission.student, str(submission.path), "",
                                                        error=f"could not read the file ({error})."))
                 continue
-            job = worker.WorkerJob(data, submission.path.name, root, limits)
+            job = worker.WorkerJob(data, submission.path.name, root, limits(index) if callable(limits) else limits)
             digest = hashlib.sha256(data).hexdigest()
             future = client.submit(grade_on_worker, job.to_json(), key=f"dlcourse-grade-{index}-{digest[:16]}",
                                    pure=False)

@@ -47,11 +47,13 @@ class Limits:
     sandbox: bool = False  # run the kernel under bubblewrap (see sandbox.py)
     hidden_paths: tuple[str, ...] = ()  # folders a sandboxed kernel must not see, e.g. --out and the course root
     full: bool = False  # run every cell of the official notebook, not only those the exercises need (slicing.py)
+    only_exercises: tuple[str, ...] = ()  # judge only these (their checks changed); () judges every exercise
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Limits":
         """Rebuild Limits saved with dataclasses.asdict."""
-        return cls(**{**data, "hidden_paths": tuple(data.get("hidden_paths", ()))})
+        return cls(**{**data, "hidden_paths": tuple(data.get("hidden_paths", ())),
+                      "only_exercises": tuple(data.get("only_exercises", ()))})
 
 
 @dataclasses.dataclass
@@ -287,8 +289,9 @@ def grade_steps(steps: list[Step], limits: Limits, kernel: WatchedKernel | None 
 
 def cell_time_limit(step: Step, limits: Limits) -> float:
     """The time limit of a cell: an exercise cell has its exercise's own (the one `checks.check` states in the
-    notebook), every other cell the grader's --timeout."""
-    if step.kind != "exercise":
+    notebook), every other cell the grader's --timeout. An exercise cell run without its check (a re-judging of other
+    exercises) keeps its exercise's limit."""
+    if not step.exercise_id:
         return limits.cell_timeout_seconds
     from dlcourse import checks
 
