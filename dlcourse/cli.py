@@ -382,7 +382,8 @@ def run_check(arguments: argparse.Namespace) -> int:
         return 2
     submission = submissions.Submission(arguments.notebook.resolve(), submissions.student_id_for(arguments.notebook))
     root = (arguments.course or course.repository_root()).resolve()
-    print(f"checking {arguments.notebook} (this runs the whole notebook; it can take a minute) ...", flush=True)
+    cells = "every cell" if arguments.full else "the cells the exercises need"
+    print(f"checking {arguments.notebook} (this runs {cells}; it can take a minute) ...", flush=True)
     result = grading.grade_submission(submission, root, limits_from(arguments))
     print(reports.format_result_table(result))
     return GRADER_FAILURE_EXIT_CODE if result.grader_error and not result.error else 0

@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple
 
 from dlcourse import course
 
-MINIMUM_PYTHON = (3, 10)  # pyproject.toml's requires-python; CI uses 3.11
+MINIMUM_PYTHON = (3, 11)  # pyproject.toml's requires-python: the pinned numpy, keras, matplotlib and networkx need 3.11
 KERNEL_START_SECONDS = 60
 KERAS_IMPORT_SECONDS = 300
 COURSE_BACKEND = "tensorflow"
@@ -70,11 +70,11 @@ def python_version() -> Finding:
     version = ".".join(str(part) for part in sys.version_info[:3])
     if sys.version_info[:2] < MINIMUM_PYTHON:
         minimum = ".".join(str(part) for part in MINIMUM_PYTHON)
-        return Finding(False, f"Python {version} is too old (the course needs {minimum} or newer; CI uses 3.11): "
+        return Finding(False, f"Python {version} is too old (the course needs {minimum} or newer): "
                               f"make the virtual environment with a newer one, e.g. `python3.11 -m venv .venv`")
     if sys.prefix == sys.base_prefix:
         return Finding(True, f"Python {version} ({sys.executable}), not in a virtual environment: the README's "
-                             "`python3 -m venv .venv && . .venv/bin/activate` keeps the course's pins apart")
+                             "`python3.11 -m venv .venv && . .venv/bin/activate` keeps the course's pins apart")
     return Finding(True, f"Python {version} in the virtual environment {sys.prefix}")
 
 

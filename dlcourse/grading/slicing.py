@@ -18,7 +18,7 @@ analysis is conservative (when in doubt, a cell is kept):
   `base` when the function is called.
 
 Skipped cells do not consume random numbers, so a chapter re-seeds before an exercise whose result depends on
-them (see the instructor guide in the README).
+them (see docs/grading.md, "For chapter authors").
 """
 
 from __future__ import annotations
