@@ -587,6 +587,7 @@ def declared_model_size(config: dict[str, Any]) -> tuple[int, int]:
     from keras.src.backend.common.stateless_scope import StatelessScope
 
     deferred = global_state.get_global_attribute("uninitialized_variables")
+    deferred = None if deferred is None else list(deferred)  # a copy: the scope appends to the list it finds
     try:
         with warnings.catch_warnings(), StatelessScope(initialize_variables=False):
             warnings.simplefilter("ignore")
