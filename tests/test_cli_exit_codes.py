@@ -2,18 +2,11 @@
 and `grade --force` really regrades."""
 
 import json
-import subprocess
-import sys
 
 import nbformat
 
 from grading_helpers import mini_course, solution_answers, student_notebook, with_answers  # noqa: F401
-
-
-def run_cli(*arguments):
-    """`python -m dlcourse ...`, its output captured."""
-    return subprocess.run([sys.executable, "-m", "dlcourse", *map(str, arguments)], capture_output=True, text=True,
-                          timeout=600)
+from test_cli import run_cli
 
 
 def one_submission(tmp_path):
@@ -25,7 +18,7 @@ def one_submission(tmp_path):
 
 
 def test_grade_with_zero_workers_is_a_usage_error_that_writes_nothing(tmp_path):
-    run = run_cli("grade", one_submission(tmp_path), "--out", tmp_path / "out", "--workers", 0)
+    run = run_cli("grade", one_submission(tmp_path), "--out", tmp_path / "out", "--workers", "0")
     assert run.returncode == 2
     assert run.stderr.strip() == "dlcourse grade: --workers, --timeout and --memory-mb must be positive"
     assert not (tmp_path / "out").exists()
@@ -84,16 +77,16 @@ def test_grade_force_regrades_what_a_plain_rerun_keeps(mini_course, student_note
     folder = tmp_path / "submissions"
     folder.mkdir()
     nbformat.write(with_answers(student_notebook, solution_answers(mini_course)), str(folder / "ana.ipynb"))
-    command = ["grade", folder, "--out", tmp_path / "out", "--course", mini_course, "--workers", 1,
+    command = ["grade", folder, "--out", tmp_path / "out", "--course", mini_course, "--workers", "1",
                "--no-sandbox"]
-    assert run_cli(*command).returncode == 0
+    assert run_cli(*command, timeout=600).returncode == 0
     results = tmp_path / "out" / "results"
     first = {path.name: (path.stat().st_mtime_ns, json.loads(path.read_text())["exercises"])
              for path in results.iterdir()}
-    assert run_cli(*command).returncode == 0
+    assert run_cli(*command, timeout=600).returncode == 0
     assert {path.name: path.stat().st_mtime_ns for path in results.iterdir()} == {
         name: mtime for name, (mtime, _) in first.items()}, "a plain rerun keeps saved results"
-    forced = run_cli(*command, "--force")
+    forced = run_cli(*command, "--force", timeout=600)
     assert forced.returncode == 0, forced.stderr[-2000:]
     again = {path.name: (path.stat().st_mtime_ns, json.loads(path.read_text())["exercises"])
              for path in results.iterdir()}
