@@ -1,5 +1,6 @@
-"""The `dlcourse` command: release, bench, doctor, progress, exercises, grade and check (the instructor grader), and
-the gradebook: export (LMS files), similarity (an advisory report) and link (nbgitpuller links)."""
+"""The `dlcourse` command: release, bench, doctor, progress, exercises, grade and check (the instructor grader),
+the gradebook: export (LMS files), similarity (an advisory report) and link (nbgitpuller links), and book (the web
+book)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--repo", required=True, help="the course repository's git URL that the hub clones")
     link.add_argument("--branch", default="", help="the branch to pull (default: the repository's default branch)")
 
+    book = commands.add_parser("book", help="build the course as a static web site from the student notebooks")
+    book.add_argument("--output", type=pathlib.Path, default=None,
+                      help="build folder (default: build/book); the site goes to its html/ subfolder")
+    book.add_argument("--clean", action="store_true",
+                      help="start from nothing: drop the executed-notebook cache and the previous build")
+    book.add_argument("--jobs", type=int, default=1,
+                      help="Sphinx processes for reading and writing pages (default: 1; notebooks execute one at a time)")
+
     check = commands.add_parser("check", help="grade your own notebook with the instructor's grader")
     check.add_argument("notebook", type=pathlib.Path)
     add_limit_arguments(check)
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     handlers = {"release": run_release, "bench": run_bench, "doctor": run_doctor, "progress": run_progress,
                 "exercises": run_exercises, "grade": run_grade, "check": run_check, "export": run_export,
-                "link": run_link, "similarity": run_similarity}
+                "link": run_link, "similarity": run_similarity, "book": run_book}
     return handlers[arguments.command](arguments)
 
 
@@ -240,6 +249,32 @@ def run_bench(arguments: argparse.Namespace) -> int:
     bench.write_table(rows, arguments.output)
     print(f"table written to {arguments.output}")
     return 0 if all(row.status == "pass" for row in rows) else 1
+
+
+def run_book(arguments: argparse.Namespace) -> int:
+    """Build the web book; print what was executed, the warnings and where the site is."""
+    from dlcourse import book
+
+    if arguments.jobs < 1:
+        print("dlcourse book: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    paths = book.BookPaths(arguments.output.resolve()) if arguments.output else book.default_paths()
+    print(f"Building the web book in {paths.root} (the first build executes every chapter: several minutes) ...",
+          flush=True)
+    try:
+        result = book.build_book(paths, clean=arguments.clean, jobs=arguments.jobs)
+    except book.BookError as error:
+        print(f"dlcourse book: {error}", file=sys.stderr)
+        return 2
+    for page, seconds in sorted(result.executed.items()):
+        print(f"  executed {page} in {seconds:.1f} s")
+    if not result.executed:
+        print("  no notebook executed: every chapter's outputs came from the cache")
+    for warning in result.warnings:
+        print(f"  warning: {warning.replace(str(paths.source) + '/', '')}")
+    print(f"Built in {result.seconds:.1f} s with {len(result.warnings)} warning(s). "
+          f"Open {result.html / 'index.html'}, or publish the folder {result.html} as it is.")
+    return 0
 
 
 def run_doctor(arguments: argparse.Namespace) -> int:

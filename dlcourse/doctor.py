@@ -3,7 +3,7 @@
 Each check is a small function returning a Finding: ok, and one line (what was found, or what is wrong and the
 fix). Students' checks: Python, the pinned packages, the dataset files, a kernel that imports Keras, and
 JupyterLab's settings. Instructors' checks (`--instructor`): bubblewrap for the grader's sandbox, Chromium and
-Playwright for the browser test, and the book's requirements once the book exists.
+Playwright for the browser test, and the web book's requirements (requirements-book.txt).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ KERAS_IMPORT_SECONDS = 300
 COURSE_BACKEND = "tensorflow"
 CHAPTERS_URL = "/lab/tree/chapters"
 NEWS_SETTINGS = "@jupyterlab/apputils-extension:notification"
-BOOK_REQUIREMENTS = pathlib.Path("book") / "requirements.txt"
+BOOK_REQUIREMENTS = "requirements-book.txt"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")  # as tests/test_browser.py looks for it
 INSTALL_FIX = "pip install -r requirements.txt"
 KERAS_PROBE = ("import time as _doctor_time\n"
@@ -338,8 +338,5 @@ def developer_packages() -> Finding:
 
 
 def book_packages() -> Finding:
-    """Whether the book's requirements (book/requirements.txt) are installed, once the book exists."""
-    path = course.repository_root() / BOOK_REQUIREMENTS
-    if not path.is_file():
-        return Finding(True, f"no book yet ({BOOK_REQUIREMENTS} does not exist): nothing to check")
-    return pinned_packages(path, fix_file=str(BOOK_REQUIREMENTS))
+    """Whether the web book's requirements (requirements-book.txt: Sphinx, myst-nb, ...) are installed."""
+    return pinned_packages(course.repository_root() / BOOK_REQUIREMENTS, fix_file=BOOK_REQUIREMENTS)

@@ -37,6 +37,80 @@ def use_course_colours() -> None:
 use_course_colours()
 
 
+MINIMUM_ALT_TEXT_WORDS = 6  # "Loss curve." says nothing; alt text says what is drawn and what it shows
+ALT_TEXT_ATTRIBUTE = "_dlcourse_alt_text"
+
+
+def clean_alt_text(alt_text: str) -> str:
+    """The alt text on one line; ValueError if it is not a sentence that can say what a figure shows."""
+    if not isinstance(alt_text, str) or len(alt_text.split()) < MINIMUM_ALT_TEXT_WORDS:
+        raise ValueError(f"alt_text must say in a sentence what the figure shows and its point "
+                         f"(at least {MINIMUM_ALT_TEXT_WORDS} words), got {alt_text!r}")
+    return " ".join(alt_text.split())
+
+
+def describe_figure(alt_text: str, figure: Figure | None = None) -> None:
+    """Give the figure (default: the current one) alt text that says what it shows and its point.
+
+    Then show it as usual with plt.show(): in a notebook its output carries the alt text (in the PNG's metadata,
+    and as the output's text form), where screen readers and the course's web book read it. (It returns None, so
+    that a cell ending with it doesn't show the figure a second time.)
+    """
+    figure = figure if figure is not None else plt.gcf()
+    setattr(figure, ALT_TEXT_ATTRIBUTE, clean_alt_text(alt_text))
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        install_alt_text_formatters(shell)
+
+
+def alt_text_of(figure: Figure) -> str | None:
+    """The alt text given to the figure by describe_figure, or None."""
+    return getattr(figure, ALT_TEXT_ATTRIBUTE, None)
+
+
+def install_alt_text_formatters(shell: Any) -> None:
+    """Make the IPython shell's PNG output of a described figure carry its alt text (metadata and text form).
+
+    The inline backend registers its own PNG formatter for figures when it starts; this wraps whatever is
+    registered, so it is called again by each describe_figure (wrapping only once).
+    """
+    formatters = shell.display_formatter.formatters
+    png_formatter, text_formatter = formatters["image/png"], formatters["text/plain"]
+    try:
+        draw_png = png_formatter.lookup_by_type(Figure)
+    except KeyError:
+        return  # no inline PNG figures in this shell (another backend): nothing to add the alt text to
+    if getattr(draw_png, "adds_alt_text", False):
+        return
+
+    def png_with_alt_text(figure: Figure):
+        png = draw_png(figure)
+        alt_text = alt_text_of(figure)
+        return png if png is None or alt_text is None else (png, {"alt": alt_text})
+
+    png_with_alt_text.adds_alt_text = True
+    png_formatter.for_type(Figure, png_with_alt_text)
+    try:
+        plain_text = text_formatter.lookup_by_type(Figure)
+    except KeyError:
+        plain_text = None
+
+    def text_with_alt_text(figure: Figure, printer, cycle) -> None:
+        alt_text = alt_text_of(figure)
+        if alt_text is not None:
+            printer.text(alt_text)
+        elif plain_text is not None:
+            plain_text(figure, printer, cycle)
+        else:
+            printer.text(repr(figure))
+
+    text_formatter.for_type(Figure, text_with_alt_text)
+
+
 def _class_colour(index: int) -> str:
     """The colour used for class number `index`."""
     return CLASS_COLOURS[index % len(CLASS_COLOURS)]

@@ -25,6 +25,7 @@ import urllib.request
 
 import psutil
 import pytest
+from browser_helpers import browser  # noqa: F401 (the headless Chromium fixture)
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 CHAPTER = "01_neurons_and_activations.ipynb"
@@ -46,18 +47,6 @@ TEST_ONLY_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "MPLBACKEND", "D
                        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_PATH")
 
 
-def chromium_executable() -> str | None:
-    """$DLCOURSE_CHROMIUM, else a Chromium on PATH (Debian's `chromium` package)."""
-    configured = os.environ.get("DLCOURSE_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def artefacts() -> pathlib.Path:
     folder = pathlib.Path(os.environ.get("DLCOURSE_TEST_ARTEFACTS") or REPOSITORY / "test-artefacts")
@@ -66,25 +55,6 @@ def artefacts() -> pathlib.Path:
         (folder / stale).unlink(missing_ok=True)
     print(f"\nbrowser test artefacts (screenshots, server log): {folder}")
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, driven by Playwright; skips with install instructions where either is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright is not installed: pip install -r requirements-dev.txt")
-    executable = chromium_executable()
-    if executable is None:
-        pytest.skip("Chromium is not installed: sudo apt-get install chromium (Debian/Ubuntu), "
-                    "or set DLCOURSE_CHROMIUM to a Chromium or Chrome executable")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def free_loopback_port() -> int:

@@ -104,8 +104,10 @@ def test_parser_has_every_command():
     for arguments in (["grade", "submissions", "--out", "grades"], ["check", "my.ipynb"]):
         assert parser.parse_args(arguments).command == arguments[0]
     assert set(parser._subparsers._group_actions[0].choices) == {
-        "release", "bench", "progress", "exercises", "doctor", "grade", "check", "export", "similarity", "link"}
+        "release", "bench", "progress", "exercises", "doctor", "grade", "check", "export", "similarity", "link",
+        "book"}
     for arguments in (["export", "grades", "--format", "wide", "--out", "w.csv"], ["similarity", "grades"],
+                      ["book", "--clean", "--jobs", "2", "--output", "site"],
                       ["link", "--hub", "https://hub.example.edu", "--repo", "https://github.com/a/b"]):
         assert parser.parse_args(arguments).command == arguments[0]
 

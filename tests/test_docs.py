@@ -15,7 +15,7 @@ DOCUMENTATION = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG
 # flags of other tools that the docs name on their own, in a code span: pytest's nbval options
 OTHER_TOOLS_FLAGS = {"--nbval-lax", "--nbval-current-env"}
 
-FENCED_BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+FENCED_BLOCK = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)  # indented ones too (in lists)
 INLINE_CODE = re.compile(r"`([^`]+)`")
 COMMAND = re.compile(r"(?<![\w./-])dlcourse[ \t]+([a-z][\w-]*)([^\n#;&|]*)")
 FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
@@ -124,3 +124,11 @@ def test_a_missing_file_or_heading_is_reported(tmp_path):
                     "[gone](missing.md) [no heading](other.md#nowhere) [here](#top)\n\n# Top\n", encoding="utf-8")
     assert link_problems(page) == ["page.md: link to a missing file: missing.md",
                                    "page.md: link to a missing heading: other.md#nowhere"]
+
+
+def test_a_fenced_block_indented_in_a_list_does_not_hide_the_links_after_it(tmp_path):
+    """The three backticks of an indented fence are not inline code: a broken link after the block is found."""
+    page = tmp_path / "page.md"
+    page.write_text("1. Run:\n\n   ```bash\n   dlcourse release\n   ```\n\n2. See [gone](missing.md).\n",
+                    encoding="utf-8")
+    assert link_problems(page) == ["page.md: link to a missing file: missing.md"]

@@ -135,3 +135,18 @@ def test_a_keras_backend_that_the_course_does_not_use_is_named(monkeypatch):
     assert doctor.keras_import_fix().startswith("unset KERAS_BACKEND (it asks for 'jax'")
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert doctor.keras_import_fix() == "`pip install -r requirements.txt`"
+
+
+def test_the_book_requirements_are_checked_against_requirements_book_txt(tmp_path, monkeypatch):
+    (tmp_path / "requirements-book.txt").write_text("# the book\nSphinx==0.0.1\n")
+    monkeypatch.setattr(doctor.course, "repository_root", lambda: tmp_path)
+    finding = doctor.book_packages()
+    assert not finding.ok
+    assert "Sphinx" in finding.line and "pinned 0.0.1" in finding.line
+    assert "`pip install -r requirements-book.txt`" in finding.line
+
+
+def test_the_repository_pins_the_book_requirements_that_doctor_checks():
+    assert dict(doctor.checks(instructor=True))["book"] is doctor.book_packages
+    pins = doctor.read_pins(doctor.course.repository_root() / doctor.BOOK_REQUIREMENTS)
+    assert {"Sphinx", "myst-nb", "sphinx-book-theme", "jupyter-cache", "django-static-mathjax"} <= set(pins)

@@ -1,5 +1,6 @@
 """Fast tests of dlcourse.plots with the non-interactive Agg backend."""
 
+import types
 import matplotlib
 
 matplotlib.use("Agg")
@@ -230,3 +231,61 @@ def test_optimization_paths_on_given_axes_rejects_a_bad_path():
         plots.plot_optimization_paths(lambda x, y: x ** 2 + y ** 2, {"a": [1, 2, 3]}, (-1, 1), (-1, 1))
     with pytest.raises(ValueError, match="at least one"):
         plots.plot_optimization_paths(lambda x, y: x ** 2 + y ** 2, {}, (-1, 1), (-1, 1))
+
+
+def inline_shell():
+    """An IPython display formatter with a PNG formatter for figures, as the inline backend registers one."""
+    from IPython.core.formatters import DisplayFormatter
+
+    formatter = DisplayFormatter()
+    formatter.formatters["image/png"].for_type(Figure, lambda figure: "UE5H")  # stands in for the base64 PNG
+    return types.SimpleNamespace(display_formatter=formatter)
+
+
+def test_a_described_figure_goes_out_with_its_alt_text_as_metadata_and_as_text():
+    shell = inline_shell()
+    figure, axes = plt.subplots()
+    axes.plot([0, 1], [1, 0])
+    plots.describe_figure("A line falling from 1 to 0:   the loss shrinks as training goes on.", figure)
+    plots.install_alt_text_formatters(shell)
+    plots.install_alt_text_formatters(shell)  # each describe_figure calls it again: it wraps only once
+    data, metadata = shell.display_formatter.format(figure)
+    alt_text = "A line falling from 1 to 0: the loss shrinks as training goes on."
+    assert data["image/png"] == "UE5H" and data["text/plain"] == alt_text
+    assert metadata == {"image/png": {"alt": alt_text}}
+    plt.close(figure)
+
+
+def test_a_figure_without_alt_text_goes_out_as_before():
+    shell = inline_shell()
+    plots.install_alt_text_formatters(shell)
+    figure = plt.figure()
+    data, metadata = shell.display_formatter.format(figure)
+    assert data["image/png"] == "UE5H" and data["text/plain"].startswith("<Figure size")
+    assert metadata == {}
+    plt.close(figure)
+
+
+def test_describe_figure_outside_a_notebook_only_stores_the_text_on_the_current_figure():
+    figure = plt.figure()
+    assert plots.describe_figure("An empty figure, described here to test the plain Python path.") is None
+    assert plots.alt_text_of(figure) == "An empty figure, described here to test the plain Python path."
+    plt.close(figure)
+
+
+def test_a_shell_without_inline_png_figures_is_left_alone():
+    from IPython.core.formatters import DisplayFormatter
+
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    plots.install_alt_text_formatters(shell)
+    with pytest.raises(KeyError):
+        shell.display_formatter.formatters["image/png"].lookup_by_type(Figure)
+
+
+@pytest.mark.parametrize("alt_text", ["", "Loss curve.", None, "   "])
+def test_alt_text_that_says_nothing_is_refused(alt_text):
+    figure = plt.figure()
+    with pytest.raises(ValueError, match="alt_text must say in a sentence what the figure shows"):
+        plots.describe_figure(alt_text, figure)
+    assert plots.alt_text_of(figure) is None
+    plt.close(figure)
