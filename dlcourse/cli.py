@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--clean", action="store_true",
                       help="start from nothing: drop the executed-notebook cache and the previous build")
     book.add_argument("--jobs", type=int, default=1,
-                      help="Sphinx processes for reading and writing pages (default: 1; notebooks execute one at a time)")
+                      help="Sphinx processes for reading and writing pages (default: 1; "
+                           "notebooks execute one at a time)")
 
     check = commands.add_parser("check", help="grade your own notebook with the instructor's grader")
     check.add_argument("notebook", type=pathlib.Path)

@@ -132,3 +132,14 @@ def test_missing_book_packages_get_the_install_command(monkeypatch, capsys, tmp_
 def test_book_jobs_must_be_positive(capsys):
     assert cli.main(["book", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_failed_execution_is_told_as_the_chapter_its_cell_and_its_error():
+    output = ("Traceback ...\n    nbclient.exceptions.CellExecutionError: An error occurred while executing the following cell:\n"
+              "    ------------------\n    x = load()\n    ------------------\n\n    \x1b[31mNameError\x1b[39m: name 'load' is "
+              "not defined\n\nThe above exception was the direct cause of the following exception:\n...\n"
+              "myst_nb.core.execute.base.ExecutionError: /b/source/chapters/03_sgd_and_hyperparameters.ipynb\n")
+    failure = book.execution_failure(output)
+    assert failure.startswith("03_sgd_and_hyperparameters.ipynb raised while it was executed")
+    assert "x = load()" in failure and "NameError: name 'load' is not defined" in failure
+    assert book.execution_failure("Extension error: something else") is None

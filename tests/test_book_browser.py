@@ -234,3 +234,23 @@ def test_a_rebuild_after_touching_one_chapter_executes_only_that_chapter(built, 
     assert list(result.executed) == [TOUCHED_CHAPTER.notebook_name]
     page = (paths.html / "chapters" / TOUCHED_CHAPTER.notebook_name.replace(".ipynb", ".html")).read_text("utf-8")
     assert marker in page
+
+
+def test_a_chapter_that_raises_stops_the_build_with_its_cell_and_error(tmp_path):
+    repository = tmp_path / "repository"
+    (repository / "chapters").mkdir(parents=True)
+    notebook = {"cells": [{"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Chapter 01"},
+                          {"cell_type": "code", "id": "broken", "metadata": {}, "execution_count": None,
+                           "outputs": [], "source": "raise RuntimeError('the data file is missing')"}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    chapter = course.CHAPTERS[0]
+    (repository / "chapters" / chapter.notebook_name).write_text(json.dumps(notebook), encoding="utf-8")
+    paths = book.BookPaths(tmp_path / "build")
+    with pytest.raises(book.BookError, match=f"{chapter.notebook_name} raised while it was executed") as raised:
+        book.build_book(paths, repository)
+    message = str(raised.value)
+    assert "raise RuntimeError('the data file is missing')" in message
+    assert "RuntimeError: the data file is missing" in message
+    assert "sphinx/builders" not in message, "Sphinx's own traceback is noise here"
+    assert not (paths.html / "chapters" / chapter.notebook_name.replace(".ipynb", ".html")).exists()

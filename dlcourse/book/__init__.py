@@ -237,10 +237,29 @@ def stage_sources(repository: pathlib.Path, source: pathlib.Path) -> list[course
 def sphinx_environment(paths: BookPaths) -> dict[str, str]:
     """The environment for Sphinx and the kernels it starts: quiet TensorFlow, a scratch course home."""
     environment = dict(os.environ)
-    environment.update({"DLCOURSE_BOOK_CACHE": str(paths.cache), "DLCOURSE_BOOK_SOURCE": str(paths.source), "DLCOURSE_HOME": str(paths.home),
+    environment.update({"DLCOURSE_BOOK_CACHE": str(paths.cache), "DLCOURSE_BOOK_SOURCE": str(paths.source),
+                        "DLCOURSE_HOME": str(paths.home),
                         "TF_CPP_MIN_LOG_LEVEL": "3", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     environment.pop("MPLBACKEND", None)  # the kernels use the inline backend, as in JupyterLab
     return environment
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def execution_failure(sphinx_output: str) -> str | None:
+    """A chapter that raised while it was executed, with the cell and the error; None if Sphinx failed otherwise."""
+    text = ANSI_ESCAPE.sub("", sphinx_output)
+    marker = "An error occurred while executing the following cell:"
+    start = text.rfind(marker)
+    if start < 0:
+        return None
+    cell = text[start + len(marker):].split("The above exception", 1)[0]
+    notebook = re.search(r"ExecutionError: (\S+\.ipynb)", text)
+    name = pathlib.Path(notebook.group(1)).name if notebook else "a chapter"
+    details = "\n".join(line[4:] if line.startswith("    ") else line for line in cell.strip().splitlines())
+    return (f"{name} raised while it was executed (the site needs every chapter to run); the cell and its "
+            f"error:\n{details}")
 
 
 def executed_notebooks(sphinx_output: str) -> dict[str, float]:
@@ -270,8 +289,11 @@ def build_book(paths: BookPaths | None = None, repository: pathlib.Path | None =
     seconds = time.perf_counter() - start
     warnings = [line for line in paths.log.read_text(encoding="utf-8").splitlines() if line.strip()] \
         if paths.log.is_file() else []
+    paths.output.write_text(completed.stdout + completed.stderr, encoding="utf-8")
     if completed.returncode != 0:
+        failure = execution_failure(completed.stdout + completed.stderr)
+        if failure:
+            raise BookError(f"Sphinx failed (exit {completed.returncode}): {failure}")
         tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-25:])
         raise BookError(f"Sphinx failed (exit {completed.returncode}); the end of its output:\n{tail}")
-    paths.output.write_text(completed.stdout + completed.stderr, encoding="utf-8")
     return BuildResult(paths.html, seconds, warnings, executed_notebooks(completed.stdout + completed.stderr))

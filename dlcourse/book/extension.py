@@ -16,7 +16,8 @@ def warn_about_images_without_alt_text(app, doctree: nodes.document, docname: st
     """Warn once per image on this page that has no alt text."""
     for image in doctree.findall(nodes.image):
         if not image.get("alt", "").strip():
-            LOGGER.warning("figure without alt text (give it with plots.describe_figure(alt_text, figure) before plt.show()): %s",
+            LOGGER.warning("figure without alt text (give it with plots.describe_figure(alt_text, figure) "
+                           "before plt.show()): %s",
                            image.get("uri", "?"), location=docname, type="dlcourse", subtype="alt_text")
 
 
