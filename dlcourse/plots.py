@@ -26,6 +26,7 @@ PETROFF10 = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "
 COLOUR_CYCLE = tuple(matplotlib.style.library["petroff10"]["axes.prop_cycle"].by_key()["color"]
                      if "petroff10" in matplotlib.style.library else PETROFF10)
 CLASS_COLOURS = COLOUR_CYCLE
+PALETTE_RED = COLOUR_CYCLE[2]  # the cycle's red ("#bd1f01" in petroff10): wrong predictions, minima
 CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -293,7 +294,7 @@ def plot_image_grid(
     title: str = "Images",
     class_names: Sequence[str] | None = None,
 ) -> Figure:
-    """Show images in a grid, each titled with its true label (and predicted label, red when wrong)."""
+    """Show images in a grid, each titled with its true label (and predicted label, red and bold when wrong)."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -335,8 +336,9 @@ def plot_image_grid(
             axes.set_title(f"true {name(true_labels[index])}", fontsize=9)
         else:
             correct = true_labels[index] == predicted_labels[index]
+            # wrong: the palette's red and bold, so the mark doesn't rest on colour alone
             axes.set_title(f"true {name(true_labels[index])}\npred {name(predicted_labels[index])}", fontsize=9,
-                           color="black" if correct else "red")
+                           color="black" if correct else PALETTE_RED, fontweight="normal" if correct else "bold")
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -493,7 +495,7 @@ def plot_optimization_paths(
     start = np.asarray(next(iter(paths.values())), dtype=np.float64)[0]
     axes.plot(*start, marker="o", color="black", markersize=7, linestyle="none", label="start")
     if minimum is not None:
-        axes.plot(*minimum, marker="*", color="red", markersize=14, linestyle="none", label="minimum")
+        axes.plot(*minimum, marker="*", color=PALETTE_RED, markersize=14, linestyle="none", label="minimum")
     axes.set_xlim(*x_range)
     axes.set_ylim(*y_range)
     axes.set_title(title)

@@ -163,8 +163,9 @@ def test_image_grid_marks_wrong_predictions_in_red():
     figure = plots.plot_image_grid(images, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], num_columns=3, title="Digits")
     assert_titled_thumbnails(figure)
     assert len(figure.axes) == 5
-    assert figure.axes[2].title.get_color() == "red"
-    assert figure.axes[0].title.get_color() == "black"
+    assert figure.axes[2].title.get_color() == plots.PALETTE_RED == "#bd1f01"
+    assert figure.axes[2].title.get_fontweight() == "bold"
+    assert figure.axes[0].title.get_color() == "black" and figure.axes[0].title.get_fontweight() == "normal"
     assert "pred 0" in figure.axes[2].get_title()
 
 
