@@ -70,6 +70,11 @@ def site(built):
         server.shutdown()
 
 
+def chapter_html(chapter: course.Chapter) -> str:
+    """The chapter's page in the built site, e.g. chapters/02_backpropagation.html."""
+    return book.chapter_page_name(chapter).replace(".ipynb", ".html")
+
+
 def wait_for_mathjax(page) -> None:
     """Wait until MathJax has typeset the page (a page without formulas doesn't load MathJax)."""
     page.evaluate("async () => { if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise; }")
@@ -123,8 +128,7 @@ def audit(browser, site):  # noqa: F811 (browser is the imported fixture)
             request_route.abort()
 
     context.route("**/*", route)
-    pages = ["index.html", *(f"chapters/{chapter.notebook_name.removesuffix('.ipynb')}.html"
-                             for chapter in course.CHAPTERS), *GUIDE_PAGES, "search.html"]
+    pages = ["index.html", *map(chapter_html, course.CHAPTERS), *GUIDE_PAGES, "search.html"]
     facts, violations = {}, {}
     for name in pages:
         listening[0] = True
@@ -167,7 +171,7 @@ def test_the_full_build_executes_every_chapter_without_a_warning(built):
 def test_every_chapter_page_shows_each_figure_of_its_notebook_with_its_alt_text(built, audit, chapter):
     paths, _ = built
     outputs = image_outputs(executed_notebook(paths, chapter))
-    images = audit["facts"][f"chapters/{chapter.notebook_name.removesuffix('.ipynb')}.html"]["images"]
+    images = audit["facts"][chapter_html(chapter)]["images"]
     assert len(outputs) > 0 and len(images) == len(outputs), f"{len(images)} figures shown, {len(outputs)} made"
     for image, output in zip(images, outputs):
         assert image["loaded"], f"{image['source']} did not load"
@@ -176,7 +180,7 @@ def test_every_chapter_page_shows_each_figure_of_its_notebook_with_its_alt_text(
 
 @pytest.mark.parametrize("chapter", course.CHAPTERS, ids=lambda chapter: chapter.chapter_id)
 def test_every_chapter_page_typesets_its_formulas_and_shows_unattempted_checks(built, audit, chapter):
-    facts = audit["facts"][f"chapters/{chapter.notebook_name.removesuffix('.ipynb')}.html"]
+    facts = audit["facts"][chapter_html(chapter)]
     assert facts["formulas"] > 0 and facts["untypeset"] == 0
     assert facts["mathErrors"] == [], "MathJax could not typeset these formulas"
     assert "\\frac" not in facts["text"] and "$$" not in facts["text"]
@@ -188,7 +192,7 @@ def test_every_chapter_page_typesets_its_formulas_and_shows_unattempted_checks(b
 
 def test_each_chapter_links_to_its_student_notebook(site, audit):
     for chapter in course.CHAPTERS:
-        facts = audit["facts"][f"chapters/{chapter.notebook_name.removesuffix('.ipynb')}.html"]
+        facts = audit["facts"][chapter_html(chapter)]
         assert "Run it yourself" in facts["text"]
         (link,) = [href for href in facts["downloads"] if href.endswith(chapter.notebook_name)]
         served = urllib.request.urlopen(urllib.parse.urljoin(f"{site}chapters/", link), timeout=30).read()
@@ -199,7 +203,7 @@ def test_the_front_page_has_the_chapter_map_and_the_set_up_steps(audit):
     facts = audit["facts"]["index.html"]
     assert "Get it and install it" in facts["text"] and "pip install -r requirements.txt" in facts["text"]
     for chapter in course.CHAPTERS:
-        assert f"chapters/{chapter.notebook_name.removesuffix('.ipynb')}.html" in facts["links"]
+        assert chapter_html(chapter) in facts["links"]
 
 
 def test_search_finds_backpropagation_in_chapter_02(site, audit):
@@ -232,7 +236,7 @@ def test_a_rebuild_after_touching_one_chapter_executes_only_that_chapter(built, 
     result = book.build_book(paths, repository)
     print(f"\nrebuild after touching {TOUCHED_CHAPTER.notebook_name}: {time.perf_counter() - start:.1f} s")
     assert list(result.executed) == [TOUCHED_CHAPTER.notebook_name]
-    page = (paths.html / "chapters" / TOUCHED_CHAPTER.notebook_name.replace(".ipynb", ".html")).read_text("utf-8")
+    page = (paths.html / chapter_html(TOUCHED_CHAPTER)).read_text("utf-8")
     assert marker in page
 
 
@@ -253,4 +257,4 @@ def test_a_chapter_that_raises_stops_the_build_with_its_cell_and_error(tmp_path)
     assert "raise RuntimeError('the data file is missing')" in message
     assert "RuntimeError: the data file is missing" in message
     assert "sphinx/builders" not in message, "Sphinx's own traceback is noise here"
-    assert not (paths.html / "chapters" / chapter.notebook_name.replace(".ipynb", ".html")).exists()
+    assert not (paths.html / chapter_html(chapter)).exists()

@@ -189,14 +189,13 @@ def mathjax_directory() -> pathlib.Path:
     return pathlib.Path(mathjax.__file__).resolve().parent / "static" / "mathjax" / "es5"
 
 
-def write_if_changed(path: pathlib.Path, content: str | bytes) -> bool:
+def write_if_changed(path: pathlib.Path, content: str | bytes) -> None:
     """Write the file only when its content differs, so that Sphinx's incremental build sees what changed."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     if path.is_file() and path.read_bytes() == data:
-        return False
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return True
 
 
 def stage_sources(repository: pathlib.Path, source: pathlib.Path) -> list[course.Chapter]:
@@ -204,8 +203,8 @@ def stage_sources(repository: pathlib.Path, source: pathlib.Path) -> list[course
     chapters = [chapter for chapter in course.CHAPTERS if (repository / chapter_page_name(chapter)).is_file()]
     if not chapters:
         raise BookError(f"no student notebooks in {repository / 'chapters'}: run `dlcourse release` first")
-    staged_pages = {page for page in PAGES if (repository / page).is_file()}
-    staged_pages |= {chapter_page_name(chapter) for chapter in chapters}
+    pages = {page for page in PAGES if (repository / page).is_file()}
+    staged_pages = pages | {chapter_page_name(chapter) for chapter in chapters}
     wanted: set[pathlib.Path] = set()
 
     def put(relative: str, content: str | bytes) -> None:
@@ -216,7 +215,7 @@ def stage_sources(repository: pathlib.Path, source: pathlib.Path) -> list[course
         student_notebook = repository / chapter_page_name(chapter)
         put(chapter_page_name(chapter), stage_chapter(student_notebook, chapter))
         put(f"notebooks/{chapter.notebook_name}", student_notebook.read_bytes())
-    for page in sorted(staged_pages - {chapter_page_name(chapter) for chapter in chapters}):
+    for page in sorted(pages):
         text = (repository / page).read_text(encoding="utf-8")
         if page == FRONT_PAGE:
             put("index.md", front_page(text, staged_pages, chapters))
@@ -289,11 +288,12 @@ def build_book(paths: BookPaths | None = None, repository: pathlib.Path | None =
     seconds = time.perf_counter() - start
     warnings = [line for line in paths.log.read_text(encoding="utf-8").splitlines() if line.strip()] \
         if paths.log.is_file() else []
-    paths.output.write_text(completed.stdout + completed.stderr, encoding="utf-8")
+    output = completed.stdout + completed.stderr
+    paths.output.write_text(output, encoding="utf-8")
     if completed.returncode != 0:
-        failure = execution_failure(completed.stdout + completed.stderr)
+        failure = execution_failure(output)
         if failure:
             raise BookError(f"Sphinx failed (exit {completed.returncode}): {failure}")
-        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-25:])
+        tail = "\n".join(output.strip().splitlines()[-25:])
         raise BookError(f"Sphinx failed (exit {completed.returncode}); the end of its output:\n{tail}")
-    return BuildResult(paths.html, seconds, warnings, executed_notebooks(completed.stdout + completed.stderr))
+    return BuildResult(paths.html, seconds, warnings, executed_notebooks(output))
